@@ -1,0 +1,17 @@
+"""Toy Robot: the shared code behind the notebook series.
+
+One module per concern, so a notebook reads as a few clear calls:
+
+- ``config``        folders, splits, the write-up's defaults (128 px, batch 32, seed)
+- ``images``        reading one photo the same way everywhere (EXIF upright, any mode -> RGB, HEIC)
+- ``audit``         checking a data folder before training, with clear errors and a findings table
+- ``data``          the tf.data pipelines and the augmentation block
+- ``default_data``  the built-in, generated toy-photo data set
+- ``models``        one builder per network in the write-up's table, the tuner hypermodel, transfer learning
+- ``training``      fit with best checkpoint, resumable runs, history and metrics records
+- ``evaluation``    predictions dataframe, accuracy, confusion matrices, per-class accuracy
+- ``gradcam``       Grad-CAM heat-maps, overlays and the object-focus score
+- ``plots``         every figure of the series, saved to figures/ and shown inline
+"""
+
+__version__ = "0.1.0"

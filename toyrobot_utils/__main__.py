@@ -1,0 +1,35 @@
+"""Command line: ``python -m toyrobot_utils <command> [options]`` (also installed as ``toyrobot``).
+
+Each command lives with the code it drives; this file only dispatches, importing lazily so that
+``--help`` is instant and TensorFlow is loaded only by the commands that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module, function taking argv, one-line help)
+COMMANDS = {
+    "make-data": ("toyrobot_utils.default_data", "cli", "generate the built-in toy-photo data set into data/"),
+    "audit": ("toyrobot_utils.audit", "cli", "check a data folder and print what is wrong with it"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print("usage: python -m toyrobot_utils <command> [options]\n\ncommands:")
+        for name, (_, _, text) in COMMANDS.items():
+            print(f"  {name:<12} {text}")
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\nunknown command: {argv[0]}", file=sys.stderr)
+            return 2
+        return 0
+    module_name, func_name, _ = COMMANDS[argv[0]]
+    func = getattr(importlib.import_module(module_name), func_name)
+    return int(func(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

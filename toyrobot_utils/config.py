@@ -1,0 +1,24 @@
+"""Project folders and the write-up's defaults, in one place so notebooks and tests agree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("TOYROBOT_DATA_DIR", PROJECT_ROOT / "data"))
+MODELS_DIR = Path(os.environ.get("TOYROBOT_MODELS_DIR", PROJECT_ROOT / "models"))
+FIGURES_DIR = Path(os.environ.get("TOYROBOT_FIGURES_DIR", PROJECT_ROOT / "figures"))
+SHARED_DIR = PROJECT_ROOT.parent / "shared"  # read-only team material; may be absent
+
+SPLITS = ("training", "validation", "test")
+DEFAULT_CLASSES = ("bananagrams", "brios", "cars", "duplos", "magnatiles")
+
+# The write-up's data-flow parameters.
+IMAGE_SIZE = (128, 128)
+BATCH_SIZE = 32
+SEED = 42
+
+# What counts as a photo. HEIC/HEIF (the iPhone default) is read through pillow-heif.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif"})
+MIN_IMAGE_SIDE = 32  # smaller images carry too little to learn from; the audit skips them

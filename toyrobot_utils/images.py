@@ -1,0 +1,59 @@
+"""Read a photo the same way everywhere: upright from its EXIF orientation, RGB, optionally resized.
+
+The pipeline, the predictions dataframe, Grad-CAM and the robot's sorter all call these functions, so a model
+always sees exactly the preprocessing it was trained with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+try:  # HEIC/HEIF, the iPhone's default format; registers an opener with Pillow.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - pillow-heif is a pinned dependency
+    HEIF_SUPPORTED = False
+
+
+def open_rgb(path: str | Path, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Open ``path`` as an upright RGB image.
+
+    ``draft_size`` (width, height) lets the JPEG decoder scale down by 1/2, 1/4 or 1/8 while decoding, which makes
+    phone-size photos many times cheaper to read when only a small image is wanted.
+    Transparent images are flattened on white (a PNG cut-out keeps its look); CMYK, palette, grayscale and 16-bit
+    images are converted to RGB.
+    """
+    with Image.open(path) as img:
+        if draft_size is not None and img.format == "JPEG":
+            # Ask for at least 2x the target so the final resize still has detail to average.
+            img.draft("RGB", (draft_size[0] * 2, draft_size[1] * 2))
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(background, rgba)
+        if img.mode == "I;16" or img.mode == "I":
+            arr = np.asarray(img, dtype=np.float64)
+            arr = 255.0 * (arr - arr.min()) / max(arr.max() - arr.min(), 1.0)
+            img = Image.fromarray(arr.astype(np.uint8))
+        return img.convert("RGB")
+
+
+def load_array(path: str | Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Return ``path`` as a uint8 array (height, width, 3), resized to ``image_size`` (height, width) if given.
+
+    Resizing squashes to the target shape with bilinear filtering, like Keras' ``load_img(target_size=...)`` in the
+    write-up, so every toy keeps all of its pixels in view.
+    """
+    if image_size is None:
+        return np.asarray(open_rgb(path))
+    height, width = image_size
+    img = open_rgb(path, draft_size=(width, height))
+    if img.size != (width, height):
+        img = img.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(img)
