@@ -14,4 +14,10 @@ One module per concern, so a notebook reads as a few clear calls:
 - ``plots``         every figure of the series, saved to figures/ and shown inline
 """
 
+import os as _os
+
+# TensorFlow's C++ start-up chatter (CPU instruction notices, oneDNN notes) would otherwise fill every notebook's
+# first output and make the nbval regression pass compare noise. Set it before anyone imports TensorFlow.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 __version__ = "0.1.0"

@@ -1,0 +1,44 @@
+"""The few lines every notebook starts with: resolve the papermill parameters into folders, seed, show versions."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import PROJECT_ROOT
+
+
+def project_path(path: str | Path) -> Path:
+    """Relative paths in a notebook's parameters are relative to the project folder, wherever the kernel runs."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else (PROJECT_ROOT / path)
+
+
+@dataclass
+class Folders:
+    data: Path
+    models: Path
+    figures: Path
+
+
+def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True) -> Folders:
+    """Create the output folders, seed Python/NumPy/TensorFlow, and print the versions this run used."""
+    import keras
+    import tensorflow as tf
+
+    folders = Folders(project_path(data_dir), project_path(models_dir), project_path(figures_dir))
+    folders.models.mkdir(parents=True, exist_ok=True)
+    folders.figures.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    if verbose:
+        print(f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}")
+        print(f"data: {_show(folders.data)}  models: {_show(folders.models)}  figures: {_show(folders.figures)}")
+    return folders
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
