@@ -32,12 +32,15 @@ def open_rgb(path: str | Path, draft_size: tuple[int, int] | None = None) -> Ima
         if draft_size is not None and img.format == "JPEG":
             # Ask for at least 2x the target so the final resize still has detail to average.
             img.draft("RGB", (draft_size[0] * 2, draft_size[1] * 2))
-        img = ImageOps.exif_transpose(img)
-        if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        try:
+            img = ImageOps.exif_transpose(img)
+        except (ValueError, TypeError, KeyError, SyntaxError):  # damaged EXIF block: keep the photo, as stored
+            img.load()
+        if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             img = Image.alpha_composite(background, rgba)
-        if img.mode == "I;16" or img.mode == "I":
+        if img.mode in ("I", "F") or img.mode.startswith("I;16"):  # 16-bit / float scans: stretch to 0..255
             arr = np.asarray(img, dtype=np.float64)
             arr = 255.0 * (arr - arr.min()) / max(arr.max() - arr.min(), 1.0)
             img = Image.fromarray(arr.astype(np.uint8))

@@ -1,0 +1,248 @@
+"""data.py: shapes, dtypes, value ranges and class indices of the pipelines; seeded shuffling; augmentation on
+training only; the audit's verdicts keep bad files out; and one real pass over the clothing5 phone photos."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import CLASSES, truncate, write_image
+from toyrobot_utils import config, data
+from toyrobot_utils.audit import DataSetError, audit
+from toyrobot_utils.data import SplitData, class_indices, load_batch, load_datasets, load_split
+
+SMALL = (32, 32)
+
+
+def collect(dataset):
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+@pytest.fixture
+def splits(tiny_dataset, capsys) -> dict[str, SplitData]:
+    result = load_datasets(tiny_dataset, image_size=SMALL, batch_size=5)
+    capsys.readouterr()
+    return result
+
+
+def test_defaults_are_the_write_ups(tiny_dataset):
+    train = load_split(tiny_dataset, "training")
+    x, y = next(iter(train.dataset))
+    assert x.shape == (12, 128, 128, 3) and x.dtype == tf.float32  # 12 photos < one batch of 32
+    assert y.shape == (12, 3) and y.dtype == tf.float32
+    assert train.dataset.element_spec[0].shape.as_list() == [None, 128, 128, 3]
+    assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
+    assert float(tf.reduce_max(x)) > 0.5  # rescaled, not squashed to nothing
+
+
+def test_load_datasets_shapes_labels_and_class_indices(splits, tiny_dataset):
+    assert list(splits) == list(config.SPLITS)
+    expected = {"bananagrams": 0, "brios": 1, "cars": 2}
+    for name, split in splits.items():
+        assert split.name == name and split.class_names == list(CLASSES)
+        assert class_indices(split) == expected and split.class_indices == expected
+        assert len(split.files) == len(split.labels) == {"training": 12, "validation": 6, "test": 6}[name]
+        assert split.labels.dtype.kind == "i"
+        assert list(split.labels) == sorted(split.labels)  # dataset order: by class, then file name
+        assert all(f.parent.name == CLASSES[label] for f, label in zip(split.files, split.labels))
+        batch_sizes = [int(x.shape[0]) for x, _ in split.dataset]
+        assert batch_sizes[0] == 5 and sum(batch_sizes) == len(split.files)
+        x, y = collect(split.dataset)
+        assert x.dtype == np.float32 and x.shape[1:] == (32, 32, 3)
+        assert x.min() >= 0.0 and x.max() <= 1.0
+        assert y.dtype == np.float32 and set(np.unique(y)) == {0.0, 1.0} and (y.sum(axis=1) == 1).all()
+    # Unshuffled splits come in file order, so predictions line up with split.files.
+    _, y = collect(splits["validation"].dataset)
+    assert list(y.argmax(axis=1)) == list(splits["validation"].labels)
+
+
+def test_class_indices_are_printed_like_the_write_up(tiny_dataset, capsys):
+    load_datasets(tiny_dataset, image_size=SMALL)
+    out = capsys.readouterr().out
+    assert out.count("{'bananagrams': 0, 'brios': 1, 'cars': 2}") == 3
+    assert "Found 12 images belonging to 3 classes (training)." in out
+
+
+def test_mismatched_classes_raise_instead_of_relabelling(tiny_dataset):
+    shutil.rmtree(tiny_dataset / "test" / "brios")
+    with pytest.raises(DataSetError, match="missing 'brios'"):
+        load_datasets(tiny_dataset, image_size=SMALL, verbose=False)
+    with pytest.raises(DataSetError, match="missing 'brios'"):
+        load_split(tiny_dataset, "test", image_size=SMALL)
+
+
+def test_bad_files_are_left_out_and_training_runs(tiny_dataset, capsys):
+    cars = tiny_dataset / "training" / "cars"
+    truncate(write_image(cars / "cut.jpg", seed=500))
+    (cars / "fake.jpg").write_text("text, not a photo")
+    (cars / ".DS_Store").write_bytes(b"\x00Bud1")
+    rotated = write_image(cars / "rotated.jpg", seed=501, exif_orientation=6)
+    result = load_datasets(tiny_dataset, image_size=SMALL, batch_size=4)
+    out = capsys.readouterr().out
+    assert "cut.jpg" in out and "fake.jpg" in out  # the skips are shown, not hidden
+    train = result["training"]
+    names = [f.name for f in train.files]
+    assert "cut.jpg" not in names and "fake.jpg" not in names and ".DS_Store" not in names
+    assert rotated in train.files and len(train.files) == 13
+
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")]
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    history = model.fit(
+        train.dataset, validation_data=result["validation"].dataset, epochs=2, shuffle=False, verbose=0
+    )
+    assert len(history.history["loss"]) == 2
+
+
+def test_shuffling_is_seeded_and_reshuffles_each_epoch(tiny_dataset):
+    def epoch_orders(seed, epochs=2):
+        """Each epoch's order of photos, told apart by their mean pixel value (all photos differ)."""
+        split = load_split(tiny_dataset, "training", image_size=(16, 16), batch_size=32, seed=seed)
+        return [tuple(np.round(collect(split.dataset)[0].mean(axis=(1, 2, 3)), 5)) for _ in range(epochs)]
+
+    first, second = epoch_orders(1), epoch_orders(1)
+    assert len(set(first[0])) == 12
+    assert first == second  # same seed, same sequence of epochs, in a fresh pipeline
+    assert first[0] != first[1]  # but a new order each epoch
+    assert sorted(first[0]) == sorted(first[1])  # of the same images
+    assert epoch_orders(2)[0] != first[0]
+    unshuffled = load_split(tiny_dataset, "training", image_size=(16, 16), shuffle=False)
+    _, y = collect(unshuffled.dataset)
+    assert list(y.argmax(axis=1)) == list(unshuffled.labels)
+
+
+def test_load_split_without_report_matches_load_datasets(splits, tiny_dataset):
+    alone = load_split(tiny_dataset, "test", image_size=SMALL, batch_size=5)
+    assert alone.files == splits["test"].files and alone.class_names == splits["test"].class_names
+    np.testing.assert_array_equal(collect(alone.dataset)[0], collect(splits["test"].dataset)[0])
+    report = audit(tiny_dataset, check_duplicates=False)
+    with_report = load_split(tiny_dataset, "validation", image_size=SMALL, report=report)
+    assert with_report.files == splits["validation"].files
+
+
+def test_mobilenet_preprocessing(tiny_dataset):
+    split = load_split(tiny_dataset, "validation", image_size=(224, 224), preprocessing="mobilenet_v2")
+    x, _ = next(iter(split.dataset))
+    assert x.shape == (6, 224, 224, 3)
+    assert float(tf.reduce_min(x)) >= -1.0 and float(tf.reduce_max(x)) <= 1.0 and float(tf.reduce_min(x)) < 0
+    raw = load_batch(split.files, image_size=(224, 224), preprocessing=None)
+    expected = keras.applications.mobilenet_v2.preprocess_input(raw.copy())
+    np.testing.assert_allclose(x.numpy(), expected, atol=1e-6)
+
+
+def test_preprocessing_fn():
+    x = tf.constant(np.array([[[[0.0, 127.5, 255.0]]]], np.float32))
+    np.testing.assert_allclose(data.preprocessing_fn("rescale")(x), [[[[0.0, 0.5, 1.0]]]], atol=1e-6)
+    np.testing.assert_allclose(data.preprocessing_fn("mobilenet_v2")(x), [[[[-1.0, 0.0, 1.0]]]], atol=1e-6)
+    np.testing.assert_allclose(data.preprocessing_fn("MobileNetV2")(x), [[[[-1.0, 0.0, 1.0]]]], atol=1e-6)
+    vgg = data.preprocessing_fn("vgg16")(x).numpy()  # caffe style: BGR, mean-subtracted
+    np.testing.assert_allclose(vgg, keras.applications.vgg16.preprocess_input(x.numpy().copy()), atol=1e-4)
+    np.testing.assert_allclose(data.preprocessing_fn(None)(x), x)
+    double = lambda t: t * 2  # noqa: E731
+    assert data.preprocessing_fn(double) is double
+    numpy_in = np.full((1, 2, 2, 3), 255.0, np.float32)
+    data.preprocessing_fn("mobilenet_v2")(numpy_in)
+    assert (numpy_in == 255.0).all()  # the caller's array is not modified in place
+    with pytest.raises(ValueError, match="mobilenet_v2"):
+        data.preprocessing_fn("no_such_net")
+
+
+def test_augmentation_block_mirrors_the_write_up():
+    block = data.augmentation_block(seed=1)
+    layers = {type(layer).__name__: layer for layer in block.layers}
+    assert layers["RandomRotation"].factor == (-20 / 360, 20 / 360)
+    assert layers["RandomTranslation"].height_factor == 0.2 and layers["RandomTranslation"].width_factor == 0.2
+    assert layers["RandomZoom"].height_factor == 0.1 and layers["RandomZoom"].width_factor == 0.1
+    assert layers["RandomFlip"].mode == "horizontal"
+    assert layers["RandomBrightnessScale"].factor == (0.5, 1.5)
+    for name in ("RandomRotation", "RandomTranslation", "RandomZoom"):
+        assert layers[name].fill_mode == "nearest"
+
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(0, 255, (8, 24, 24, 3)).astype(np.float32))
+    out = block(images, training=True)
+    assert out.shape == images.shape and out.dtype == tf.float32
+    assert 0.0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 255.0
+    assert not np.allclose(out, images)
+    np.testing.assert_allclose(block(images, training=False), images)  # identity at inference
+
+
+def test_brightness_is_multiplicative():
+    layer = data.RandomBrightnessScale((0.5, 0.5), seed=0)
+    x = tf.constant([[[[0.0, 100.0, 200.0]]]])
+    np.testing.assert_allclose(layer(x, training=True), [[[[0.0, 50.0, 100.0]]]], atol=1e-4)
+    bright = data.RandomBrightnessScale((1.5, 1.5), seed=0)
+    np.testing.assert_allclose(bright(x, training=True), [[[[0.0, 150.0, 255.0]]]], atol=1e-4)
+    clone = data.RandomBrightnessScale.from_config(layer.get_config())
+    assert clone.factor == (0.5, 0.5)
+
+
+def test_augmentation_changes_training_images_only(tiny_dataset, capsys):
+    plain = load_datasets(tiny_dataset, image_size=SMALL, verbose=False)
+    augmented = load_datasets(tiny_dataset, image_size=SMALL, augment=True, verbose=False)
+    for split in ("validation", "test"):
+        np.testing.assert_array_equal(collect(plain[split].dataset)[0], collect(augmented[split].dataset)[0])
+    # Same seed, same shuffle: the training batches hold the same photos in the same order, but changed.
+    x_plain, y_plain = collect(plain["training"].dataset)
+    x_aug, y_aug = collect(augmented["training"].dataset)
+    np.testing.assert_array_equal(y_plain, y_aug)
+    assert x_aug.shape == x_plain.shape and x_aug.dtype == np.float32
+    assert x_aug.min() >= 0.0 and x_aug.max() <= 1.0
+    changed = [not np.allclose(a, b, atol=1e-3) for a, b in zip(x_aug, x_plain)]
+    assert sum(changed) >= len(changed) - 1
+    # ... and differently in every epoch (unshuffled here, so only the augmentation can differ).
+    ordered = load_split(tiny_dataset, "training", image_size=SMALL, augment=True, shuffle=False)
+    assert not np.allclose(collect(ordered.dataset)[0], collect(ordered.dataset)[0], atol=1e-3)
+
+
+def test_files_dataset_and_load_batch_match_the_pipeline(splits):
+    val = splits["validation"]
+    x_pipeline, _ = collect(val.dataset)
+    x_files = np.concatenate([x.numpy() for x in data.files_dataset(val.files, image_size=SMALL, batch_size=4)])
+    np.testing.assert_array_equal(x_files, x_pipeline)
+    np.testing.assert_array_equal(load_batch(val.files, image_size=SMALL), x_pipeline)
+    one = load_batch(val.files[0], image_size=SMALL)
+    assert one.shape == (1, 32, 32, 3) and one.dtype == np.float32
+    np.testing.assert_array_equal(one[0], x_pipeline[0])
+
+
+def test_load_batch_names_a_bad_file(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_text("nope")
+    with pytest.raises(DataSetError, match="broken.jpg"):
+        load_batch([bad])
+
+
+@pytest.mark.shared
+def test_clothing5_audit_and_one_pass(clothing5_dir, capsys):
+    start = time.perf_counter()
+    report = audit(clothing5_dir)
+    audit_seconds = time.perf_counter() - start
+    assert report.class_names == ["dress", "hat", "pants", "shoes", "t-shirt"]
+    assert (report.table["status"] == "ok").all(), report.summary()
+    assert report.duplicates.empty, report.summary()
+
+    start = time.perf_counter()
+    result = load_datasets(clothing5_dir)
+    load_seconds = time.perf_counter() - start
+    out = capsys.readouterr().out
+    assert out.count("{'dress': 0, 'hat': 1, 'pants': 2, 'shoes': 3, 't-shirt': 4}") == 3
+    start = time.perf_counter()
+    for name, expected in {"training": 500, "validation": 150, "test": 75}.items():
+        n = 0
+        for x, y in result[name].dataset:
+            assert x.shape[1:] == (128, 128, 3) and x.dtype == tf.float32 and y.shape[1] == 5
+            assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
+            n += int(x.shape[0])
+        assert n == expected == len(result[name].files)
+    pass_seconds = time.perf_counter() - start
+    with capsys.disabled():
+        print(f"\nclothing5: audit {audit_seconds:.1f} s, load_datasets {load_seconds:.1f} s, "
+              f"one pass {pass_seconds:.1f} s")

@@ -1,0 +1,341 @@
+"""The tf.data pipelines of the series: ``data/<split>/<class>/`` in, batches of (images, one-hot labels) out.
+
+Same defaults as the write-up's ``ImageDataGenerator(rescale=1/255).flow_from_directory(...)`` (128x128 RGB,
+batch 32, pixels 0-1, classes from the sorted folder names), but:
+
+- every photo is decoded once (upright from EXIF, any mode -> RGB, JPEG draft mode) in parallel into an in-memory
+  uint8 cache, so later epochs cost no decoding at all;
+- only files the audit accepted are read, so a broken file can never stop training mid-epoch;
+- class indices are checked to be identical in every split (a mismatch raises instead of relabelling);
+- shuffling is seeded (reshuffled each epoch, the same sequence every run); augmentation runs on whole batches.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from toyrobot_utils import config, images
+from toyrobot_utils.audit import AuditReport, DataSetError, _audit, _workers
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+# The write-up's augmentation (ImageDataGenerator arguments), mirrored by augmentation_block().
+AUGMENTATION = {
+    "rotation_range": 20,  # degrees, either way
+    "width_shift_range": 0.2,
+    "height_shift_range": 0.2,
+    "zoom_range": 0.1,
+    "horizontal_flip": True,
+    "brightness_range": (0.5, 1.5),
+    "fill_mode": "nearest",
+}
+
+# Short names some callers use for keras.applications modules.
+_APPLICATION_ALIASES = {
+    "mobilenetv2": "mobilenet_v2",
+    "mobilenetv3": "mobilenet_v3",
+    "resnet50v2": "resnet_v2",
+    "resnetv2": "resnet_v2",
+    "inceptionv3": "inception_v3",
+    "inceptionresnetv2": "inception_resnet_v2",
+    "efficientnetv2": "efficientnet_v2",
+}
+
+
+@dataclass
+class SplitData:
+    """One split: its files and labels in dataset order, and the ready-to-fit ``tf.data`` pipeline."""
+
+    name: str
+    files: list[Path]
+    labels: np.ndarray
+    class_names: list[str]
+    dataset: tf.data.Dataset
+    report: AuditReport | None = field(default=None, repr=False)  # the audit the split was built from
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def class_indices(self) -> dict[str, int]:
+        return class_indices(self)
+
+
+def class_indices(split_data: SplitData) -> dict[str, int]:
+    """``{'bananagrams': 0, 'brios': 1, ...}``, like Keras' ``flow_from_directory(...).class_indices``."""
+    return {name: i for i, name in enumerate(split_data.class_names)}
+
+
+# --- preprocessing and augmentation ----------------------------------------------------------------------------
+
+
+def preprocessing_fn(preprocessing="rescale") -> Callable:
+    """The function that turns float 0..255 images into what a model expects.
+
+    ``"rescale"`` (the write-up's ``rescale=1/255``) gives 0..1; the name of a ``keras.applications`` module
+    (``"mobilenet_v2"``, ``"vgg16"``, ``"resnet50"``...) gives that network's own ``preprocess_input``; a callable
+    is used as it is; ``None`` (or ``"none"``) leaves the 0..255 values alone.
+    """
+    if preprocessing is None:
+        fn = _identity
+    elif callable(preprocessing):
+        return preprocessing
+    elif isinstance(preprocessing, str):
+        key = preprocessing.strip().lower().replace("-", "_")
+        key = _APPLICATION_ALIASES.get(key.replace("_", ""), key)
+        if key in ("rescale", "rescale_1/255", "0_1"):
+            fn = _rescale
+        elif key in ("none", "identity", "raw"):
+            fn = _identity
+        else:
+            module = getattr(keras.applications, key, None)
+            fn = getattr(module, "preprocess_input", None)
+            if fn is None:
+                raise ValueError(
+                    f"unknown preprocessing {preprocessing!r}: use 'rescale', None, a callable, or the name of a "
+                    "keras.applications module such as 'mobilenet_v2', 'vgg16', 'resnet50', 'efficientnet'"
+                )
+    else:
+        raise TypeError(f"preprocessing must be a name, a callable or None, not {type(preprocessing).__name__}")
+
+    def preprocess(images_0_255):
+        # A float32 tensor in, always: keras.applications' numpy path would otherwise modify arrays in place.
+        return fn(tf.cast(images_0_255, tf.float32))
+
+    preprocess.__name__ = getattr(fn, "__name__", "preprocess")
+    preprocess.__doc__ = f"{preprocessing!r} preprocessing of float 0..255 images"
+    return preprocess
+
+
+def _rescale(x):
+    return x * (1.0 / 255.0)
+
+
+def _identity(x):
+    return x
+
+
+@keras.saving.register_keras_serializable(package="toyrobot_utils")
+class RandomBrightnessScale(keras.layers.RandomBrightness):
+    """Multiply each image by a random factor in ``factor`` (lower, upper), clipped to ``value_range``.
+
+    This is ImageDataGenerator's ``brightness_range`` (PIL's ``ImageEnhance.Brightness``: black stays black, a
+    factor of 1.5 makes everything half as bright again). ``keras.layers.RandomBrightness`` instead *adds* an
+    offset, which washes dark photos out to grey, so the write-up's setting needs this small subclass.
+    """
+
+    _FACTOR_BOUNDS = (0.0, math.inf)
+
+    def __init__(self, factor=(0.5, 1.5), value_range=(0, 255), seed=None, **kwargs):
+        if not isinstance(factor, (tuple, list)) or len(factor) != 2:
+            raise ValueError(f"factor must be (lower, upper) multipliers such as (0.5, 1.5), not {factor!r}")
+        super().__init__(factor=tuple(factor), value_range=value_range, seed=seed, **kwargs)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        images_ = data["images"] if isinstance(data, dict) else data
+        shape = self.backend.shape(images_)
+        scale_shape = (1, 1, 1) if len(shape) == 3 else (shape[0], 1, 1, 1)
+        if not training:
+            return {"scale": self.backend.numpy.ones(scale_shape)}
+        if seed is None:
+            seed = self._get_seed_generator(self.backend._backend)
+        scale = self.backend.random.uniform(
+            minval=self.factor[0], maxval=self.factor[1], shape=scale_shape, seed=seed
+        )
+        return {"scale": scale}
+
+    def transform_images(self, images_, transformation, training=True):
+        images_ = self.backend.cast(images_, self.compute_dtype)
+        if not training:
+            return images_
+        low, high = self.value_range
+        scale = self.backend.cast(transformation["scale"], images_.dtype)
+        return self.backend.numpy.clip(low + (images_ - low) * scale, low, high)
+
+
+def augmentation_block(seed=None) -> keras.Sequential:
+    """Random rotation ±20°, shifts 0.2, zoom 0.1, horizontal flip, brightness 0.5-1.5, "nearest" fill.
+
+    The write-up's ImageDataGenerator settings as Keras preprocessing layers. It works on float 0..255 images
+    (apply it before the preprocessing), on single images or batches, and is the identity unless called with
+    ``training=True`` -- so it can also sit at the start of a model.
+    """
+    a = AUGMENTATION
+
+    def layer_seed(i):
+        return None if seed is None else int(seed) + i  # distinct streams, still reproducible
+
+    fill = a["fill_mode"]
+    return keras.Sequential(
+        [
+            keras.Input(shape=(None, None, 3)),
+            keras.layers.RandomRotation(a["rotation_range"] / 360.0, fill_mode=fill, seed=layer_seed(0)),
+            keras.layers.RandomTranslation(
+                a["height_shift_range"], a["width_shift_range"], fill_mode=fill, seed=layer_seed(1)
+            ),
+            # zoom_range=0.1 zooms each axis independently by 0.9-1.1, as ImageDataGenerator does.
+            keras.layers.RandomZoom(a["zoom_range"], a["zoom_range"], fill_mode=fill, seed=layer_seed(2)),
+            keras.layers.RandomFlip("horizontal", seed=layer_seed(3)),
+            RandomBrightnessScale(a["brightness_range"], value_range=(0, 255), seed=layer_seed(4)),
+        ],
+        name="augmentation",
+    )
+
+
+# --- decoding ---------------------------------------------------------------------------------------------------
+
+
+def _decode_all(files, image_size, cache: dict | None = None) -> np.ndarray:
+    """Decode ``files`` in parallel (threads: Pillow releases the GIL while decoding) into one uint8 array."""
+    image_size = tuple(int(s) for s in image_size)
+    height, width = image_size
+    out = np.empty((len(files), height, width, 3), dtype=np.uint8)
+
+    def decode(i):
+        path = Path(files[i])
+        cached = cache.pop((path, image_size), None) if cache is not None else None
+        if cached is None:
+            try:
+                cached = images.load_array(path, image_size)
+            except Exception as err:  # noqa: BLE001
+                raise DataSetError(
+                    f"could not read {path} ({err}). If the data folder changed since the audit, run "
+                    "`python -m toyrobot_utils audit` again; otherwise move the file out of the folder."
+                ) from err
+        out[i] = cached
+
+    if len(files):
+        with ThreadPoolExecutor(max_workers=_workers()) as pool:
+            list(pool.map(decode, range(len(files))))
+    return out
+
+
+def _pipeline(images_u8, labels_onehot, *, batch_size, preprocessing, augment=False, shuffle=False, seed=None):
+    """cache (in memory) -> seeded shuffle -> batch -> float -> augmentation -> preprocessing -> prefetch."""
+    preprocess = preprocessing_fn(preprocessing)
+    tensors = images_u8 if labels_onehot is None else (images_u8, labels_onehot)
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    if shuffle:
+        ds = ds.shuffle(len(images_u8), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment:
+        block = augmentation_block(seed)
+
+        def augment_fn(x):
+            return block(tf.cast(x, tf.float32), training=True)
+
+    else:
+
+        def augment_fn(x):
+            return tf.cast(x, tf.float32)
+
+    if labels_onehot is None:
+        ds = ds.map(lambda x: preprocess(augment_fn(x)), num_parallel_calls=AUTOTUNE)
+    else:
+        ds = ds.map(lambda x, y: (preprocess(augment_fn(x)), y), num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
+
+
+# --- public loaders ---------------------------------------------------------------------------------------------
+
+
+def load_split(
+    data_dir,
+    split,
+    *,
+    image_size=config.IMAGE_SIZE,
+    batch_size=config.BATCH_SIZE,
+    preprocessing="rescale",
+    augment=False,
+    shuffle=None,
+    seed=config.SEED,
+    report: AuditReport | None = None,
+) -> SplitData:
+    """Build one split's pipeline from the files the audit accepted.
+
+    ``shuffle`` defaults to True for "training" only, so validation/test batches follow ``files`` (predictions line
+    up with file names). Without a ``report`` the split is audited together with "training", which defines the
+    classes. ``image_size`` is (height, width); MobileNetV2 wants ``image_size=(224, 224),
+    preprocessing="mobilenet_v2"``.
+    """
+    image_size = tuple(int(s) for s in image_size)
+    if report is None:
+        splits = tuple(dict.fromkeys(("training", split)))
+        report = _audit(data_dir, splits, check_duplicates=False, array_size=image_size)
+    elif split not in report.splits:
+        raise ValueError(f"the audit report covers the splits {list(report.splits)}, not {split!r}")
+    elif report.data_dir is not None and Path(report.data_dir).resolve() != Path(data_dir).resolve():
+        raise ValueError(f"the audit report is for {report.data_dir}, not {data_dir}; audit {data_dir} instead")
+    usable = report.usable_files(split)
+    files = [f for f, _ in usable]
+    labels = np.array([label for _, label in usable], dtype=np.int64)
+    n_classes = len(report.class_names)
+    arrays = _decode_all(files, image_size, report._arrays)
+    onehot = np.eye(n_classes, dtype=np.float32)[labels]
+    if shuffle is None:
+        shuffle = split == "training"
+    dataset = _pipeline(
+        arrays, onehot, batch_size=batch_size, preprocessing=preprocessing, augment=augment, shuffle=shuffle,
+        seed=seed,
+    )
+    return SplitData(split, files, labels, list(report.class_names), dataset, report)
+
+
+def load_datasets(
+    data_dir=config.DATA_DIR,
+    *,
+    image_size=config.IMAGE_SIZE,
+    batch_size=config.BATCH_SIZE,
+    preprocessing="rescale",
+    augment=False,
+    seed=config.SEED,
+    verbose=True,
+) -> dict[str, SplitData]:
+    """Audit ``data_dir`` once and build the training, validation and test pipelines (``augment``: training only).
+
+    Prints each split's class indices the way the write-up does, then the audit's warnings and skipped files.
+    """
+    image_size = tuple(int(s) for s in image_size)
+    report = _audit(data_dir, config.SPLITS, check_duplicates=True, array_size=image_size)
+    result = {}
+    for split in config.SPLITS:
+        result[split] = load_split(
+            data_dir, split, image_size=image_size, batch_size=batch_size, preprocessing=preprocessing,
+            augment=augment and split == "training", seed=seed, report=report,
+        )
+    report._arrays.clear()
+    if verbose:
+        for split, data in result.items():
+            print(f"Found {len(data)} images belonging to {len(data.class_names)} classes ({split}).")
+        for data in result.values():
+            print(class_indices(data))
+        for warning in report.warnings:
+            print(f"Warning: {warning}")
+    return result
+
+
+def files_dataset(files, *, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE, preprocessing="rescale"):
+    """Batches of images only, in the order of ``files``: for predictions and Grad-CAM, same reading as training."""
+    files = _as_list(files)
+    arrays = _decode_all(files, image_size)
+    return _pipeline(arrays, None, batch_size=batch_size, preprocessing=preprocessing)
+
+
+def load_batch(files, *, image_size=config.IMAGE_SIZE, preprocessing="rescale") -> np.ndarray:
+    """``files`` (or one file) as one preprocessed float32 array [N, H, W, 3], exactly as the pipeline feeds them."""
+    arrays = _decode_all(_as_list(files), image_size)
+    return np.asarray(preprocessing_fn(preprocessing)(tf.convert_to_tensor(arrays)), dtype=np.float32)
+
+
+def _as_list(files) -> list[Path]:
+    if isinstance(files, (str, Path)):
+        return [Path(files)]
+    return [Path(f) for f in files]
