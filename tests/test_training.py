@@ -1,0 +1,226 @@
+"""Training runs: best checkpoint kept (within and across runs), records written, determinism, and a real
+kill-and-resume of a training process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+TESTS_DIR = Path(__file__).parent
+sys.path.insert(0, str(TESTS_DIR))
+from modelling_fixtures import arrays_dataset, planted_task  # noqa: E402
+
+from toyrobot_utils import models, training  # noqa: E402
+
+SIZE = 32
+CLASSES = ["red", "blue"]
+
+
+class ScriptedValAccuracy(keras.callbacks.Callback):
+    """Replaces val_accuracy in the epoch logs (the run's own callbacks come after and see it), so a test decides
+    which epoch is best."""
+
+    def __init__(self, script):
+        super().__init__()
+        self.script = list(script)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_accuracy"] = self.script[epoch]
+
+
+class WeightsPerEpoch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
+def data(seed=1):
+    x, y, _ = planted_task(12, size=SIZE, toy=10, seed=seed)
+    xv, yv, _ = planted_task(4, size=SIZE, toy=10, seed=seed + 100)
+    return arrays_dataset(x, y, 2, shuffle=True, seed=seed), arrays_dataset(xv, yv, 2)
+
+
+def tiny_model(seed=0, dropout=0.25):
+    training.seed_everything(seed)
+    return models.build_conv_net(2, (SIZE, SIZE), filters=(4, 8), dense=8, dropout=dropout, name="tiny")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_checkpoint_keeps_the_best_epoch_and_a_worse_run_does_not_replace_it(tmp_path):
+    train, val = data()
+    snapshots = WeightsPerEpoch()
+    result = training.fit(
+        tiny_model(), train, val, name="run", epochs=4, models_dir=tmp_path, verbose=0, class_names=CLASSES,
+        settings={"image_size": (SIZE, SIZE), "preprocessing": "rescale", "augment": False},
+        callbacks=[ScriptedValAccuracy([0.5, 0.8, 0.6, 0.7]), snapshots],
+    )
+    paths = training.run_paths("run", tmp_path)
+    record = json.loads(paths["record"].read_text())
+    assert record["best_val_accuracy"] == pytest.approx(0.8) and record["best_epoch"] == 2
+    assert record["epochs_run"] == 4 and record["epochs_requested"] == 4
+    assert record["params_total"] == record["params_trainable"] == result.model.count_params()
+    assert record["file_bytes"] == paths["model"].stat().st_size
+    assert record["settings"] == {"image_size": [SIZE, SIZE], "preprocessing": "rescale", "augment": False,
+                                  "lr_reducer": False}
+    assert record["class_names"] == CLASSES
+    assert record["seconds"] > 0 and record["seconds_per_epoch"] == pytest.approx(record["seconds"] / 4)
+    for key in ("timestamp", "seed", "params_non_trainable", "history_file"):
+        assert key in record
+    # the file holds epoch 2's weights, and fit returned that model
+    saved = keras.models.load_model(paths["model"])
+    for got, want in zip(saved.get_weights(), snapshots.weights[1]):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(result.model.get_weights(), snapshots.weights[1]):
+        np.testing.assert_array_equal(got, want)
+    history = pd.read_csv(paths["history"])
+    assert list(history["epoch"]) == [1, 2, 3, 4]
+    assert list(history["val_accuracy"]) == pytest.approx([0.5, 0.8, 0.6, 0.7])
+    assert {"loss", "accuracy", "val_loss", "learning_rate", "seconds"} <= set(history.columns)
+    pd.testing.assert_frame_equal(history, result.history, check_dtype=False)
+    assert not paths["backup"].exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.keras", "run_history.csv"]  # no temp files
+
+    # A second run of the same name that does worse leaves model, history and record alone.
+    before = digest(paths["model"]), digest(paths["history"])
+    worse = training.fit(tiny_model(seed=1), *data(), name="run", epochs=2, models_dir=tmp_path, verbose=0,
+                         callbacks=[ScriptedValAccuracy([0.3, 0.8])])  # equal is not better either
+    assert not worse.replaced
+    assert (digest(paths["model"]), digest(paths["history"])) == before
+    record = training.load_record("run", tmp_path)
+    assert record["best_val_accuracy"] == pytest.approx(0.8) and record["best_epoch"] == 2
+    assert record["later_runs_not_kept"][0]["best_val_accuracy"] == pytest.approx(0.8)
+    assert len(worse.history) == 2
+
+    # A better one replaces them.
+    better = training.fit(tiny_model(seed=2), *data(), name="run", epochs=2, models_dir=tmp_path, verbose=0,
+                          callbacks=[ScriptedValAccuracy([0.9, 0.85])])
+    assert better.replaced and digest(paths["model"]) != before[0]
+    assert training.load_record("run", tmp_path)["best_epoch"] == 1
+    # overwrite=True starts the score afresh
+    fresh = training.fit(tiny_model(seed=3), *data(), name="run", epochs=1, models_dir=tmp_path, verbose=0,
+                         overwrite=True, callbacks=[ScriptedValAccuracy([0.1])])
+    assert fresh.replaced and fresh.record["best_val_accuracy"] == pytest.approx(0.1)
+
+    model, record = training.load_run("run", tmp_path)
+    assert isinstance(model, keras.Model) and record["best_val_accuracy"] == pytest.approx(0.1)
+    assert list(training.load_history("run", tmp_path)["epoch"]) == [1]
+    assert training.list_runs(tmp_path)["name"].tolist() == ["run"]
+
+
+def test_training_is_deterministic(tmp_path):
+    results = [
+        training.fit(tiny_model(seed=7), *data(seed=3), name=name, epochs=2, models_dir=tmp_path, verbose=0,
+                     seed=7)
+        for name in ("first", "second")
+    ]
+    a, b = (r.history[["loss", "accuracy", "val_loss", "val_accuracy"]] for r in results)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    for wa, wb in zip(results[0].model.get_weights(), results[1].model.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_fit_refuses_to_resume_a_different_network(tmp_path):
+    backup = training.run_paths("run", tmp_path)["backup"]
+    backup.mkdir(parents=True)
+    (backup / training.STATE_FILE).write_text(json.dumps({"params": {"total": 1, "trainable": 1,
+                                                                     "non_trainable": 0}, "rows": []}))
+    with pytest.raises(ValueError, match="resume=False"):
+        training.fit(tiny_model(), *data(), name="run", epochs=1, models_dir=tmp_path, verbose=0)
+
+
+def test_load_run_explains_a_missing_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="training.fit"):
+        training.load_run("nothing", tmp_path)
+
+
+RUN_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    sys.path.insert(0, {tests_dir!r})
+    import keras
+    from modelling_fixtures import arrays_dataset, planted_task
+    from toyrobot_utils import models, training
+
+    models_dir, kill_epoch, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    VAL_ACCURACY = [0.5, 0.9, 0.6, 0.7, 0.8]    # best epoch: 2, before the kill
+    VAL_LOSS = [1.0, 0.9, 0.95, 0.97, 0.99]     # with patience 1 the LR halves after epochs 3, 4 and 5
+
+    class Script(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_accuracy"] = VAL_ACCURACY[epoch]
+            logs["val_loss"] = VAL_LOSS[epoch]
+
+    class LogAndKill(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_index = epoch
+            with open(log, "a") as fh:
+                fh.write(json.dumps({{"pid": os.getpid(), "epoch": epoch + 1}}) + "\\n")
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch_index == kill_epoch and batch == 1:
+                os._exit(17)  # like a power cut: no cleanup, no exception handling
+
+    x, y, _ = planted_task(16, size=32, toy=10, seed=1)
+    xv, yv, _ = planted_task(4, size=32, toy=10, seed=2)
+    training.seed_everything(0)
+    model = models.build_conv_net(2, (32, 32), filters=(4, 8), dense=8, dropout=0.25)
+    training.fit(model, arrays_dataset(x, y, 2, shuffle=True, batch_size=8), arrays_dataset(xv, yv, 2),
+                 name="run", epochs=5, models_dir=models_dir, verbose=0,
+                 lr_reducer={{"patience": 1, "factor": 0.5}}, callbacks=[Script(), LogAndKill()])
+""")
+
+
+def test_a_killed_run_resumes_from_the_last_finished_epoch(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(RUN_SCRIPT.format(tests_dir=str(TESTS_DIR)))
+    log = tmp_path / "epochs.jsonl"
+    models_dir = tmp_path / "models"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR.parent), os.environ.get("PYTHONPATH", "")]),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    paths = training.run_paths("run", models_dir)
+
+    # Session 1: killed in the middle of epoch 4 (after 3 finished epochs).
+    first = subprocess.run([sys.executable, str(script), str(models_dir), "3", str(log)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 17, first.stderr[-3000:]
+    assert paths["backup"].is_dir() and paths["model"].is_file()
+    assert not paths["record"].exists() and not paths["history"].exists()
+    best_after_kill = digest(paths["model"])
+
+    # Session 2: the same command without the kill.
+    second = subprocess.run([sys.executable, str(script), str(models_dir), "-1", str(log)], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+
+    sessions: dict[int, list[int]] = {}
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        sessions.setdefault(entry["pid"], []).append(entry["epoch"])
+    assert list(sessions.values()) == [[1, 2, 3, 4], [4, 5]]  # continued at epoch 4, did not restart
+
+    history = pd.read_csv(paths["history"])
+    assert list(history["epoch"]) == [1, 2, 3, 4, 5]  # complete, no duplicate of the interrupted epoch
+    assert list(history["val_accuracy"]) == pytest.approx([0.5, 0.9, 0.6, 0.7, 0.8])
+    # the LR reducer's state survived too: the rate kept halving after the restart
+    assert list(history["learning_rate"]) == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 2.5e-4])
+    record = json.loads(paths["record"].read_text())
+    assert record["best_epoch"] == 2 and record["best_val_accuracy"] == pytest.approx(0.9)
+    assert record["epochs_run"] == 5 and record["resumed_at_epochs"] == [4]
+    # epochs 4 and 5 (0.7, 0.8) were worse than the restored best (0.9): the file is still epoch 2's model
+    assert digest(paths["model"]) == best_after_kill
+    assert not paths["backup"].exists()

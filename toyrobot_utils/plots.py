@@ -1,0 +1,251 @@
+"""Every figure of the series: made with matplotlib's object API (``Figure``, no pyplot state, so it works headless
+and in tests), saved to ``figures/`` as PNG, and returned so a notebook cell shows it inline."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import config
+
+
+def new_figure(figsize=(8, 6), **kwargs) -> Figure:
+    """A Figure not registered with pyplot: nothing to close, nothing shown twice in a notebook."""
+    return Figure(figsize=figsize, layout=kwargs.pop("layout", "constrained"), **kwargs)
+
+
+def save_figure(fig: Figure, name: str, figures_dir: str | Path | None = None, dpi: int = 110) -> Path:
+    """Save ``fig`` as ``<figures_dir>/<name>.png`` (``figures/`` by default) and return the path."""
+    figures_dir = Path(figures_dir) if figures_dir is not None else config.FIGURES_DIR
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    path = figures_dir / (name if name.endswith(".png") else f"{name}.png")
+    fig.savefig(path, dpi=dpi)
+    fig.saved_path = path  # handy in notebooks: fig.saved_path
+    return path
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Training curves
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _history_frame(history, models_dir=None) -> tuple[pd.DataFrame, str | None]:
+    if isinstance(history, str):
+        from .training import load_history
+
+        return load_history(history, models_dir), history
+    if hasattr(history, "history") and isinstance(getattr(history, "history"), pd.DataFrame):  # RunResult
+        return history.history, getattr(history, "name", None)
+    if hasattr(history, "history") and isinstance(getattr(history, "history"), dict):  # keras History
+        frame = pd.DataFrame(history.history)
+        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+        return frame, None
+    frame = pd.DataFrame(history)
+    if "epoch" not in frame:
+        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    return frame, None
+
+
+def training_curves(history, *, name: str | None = None, save: bool = True, figures_dir: str | Path | None = None,
+                    models_dir: str | Path | None = None) -> Figure:
+    """The write-up's two plots, loss and accuracy per epoch, training vs validation, with the best epoch (highest
+    validation accuracy, the one the checkpoint kept) marked. ``history``: a run name, a RunResult, a Keras
+    History or a history DataFrame."""
+    frame, run_name = _history_frame(history, models_dir)
+    name = name or run_name
+    fig = new_figure(figsize=(10, 8))
+    ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
+    epochs = frame["epoch"]
+    for ax, metric, title in ((ax_loss, "loss", "Loss"), (ax_acc, "accuracy", "Accuracy")):
+        if metric in frame:
+            ax.plot(epochs, frame[metric], label=f"Training {title}")
+        if f"val_{metric}" in frame:
+            ax.plot(epochs, frame[f"val_{metric}"], label=f"Validation {title}")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    if "val_accuracy" in frame and frame["val_accuracy"].notna().any():
+        best = frame.loc[frame["val_accuracy"].idxmax()]
+        for ax in (ax_loss, ax_acc):
+            ax.axvline(best["epoch"], color="grey", linestyle="--", linewidth=1)
+        ax_acc.plot([best["epoch"]], [best["val_accuracy"]], marker="o", color="black", linestyle="none",
+                    label=f"best: {best['val_accuracy']:.3f} at epoch {int(best['epoch'])}")
+    ax_acc.set_xlabel("epoch")
+    ax_loss.legend()
+    ax_acc.legend()
+    if name:
+        fig.suptitle(name)
+    if save:
+        save_figure(fig, f"{name}_training_curves" if name else "training_curves", figures_dir)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Confusion matrix
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def confusion_heatmap(predictions, *, normalize: bool = False, class_names: Sequence[str] | None = None,
+                      name: str | None = None, title: str | None = None, save: bool = True,
+                      figures_dir: str | Path | None = None) -> Figure:
+    """Seaborn heat-map of the confusion matrix, laid out like the write-up's table: actual labels along the top,
+    predicted labels down the side (so each column's diagonal cell is that class's accuracy).
+    ``predictions``: the predictions dataframe or a matrix from ``evaluation.confusion_matrix``."""
+    import seaborn as sns
+
+    from .evaluation import confusion_matrix
+
+    if isinstance(predictions, pd.DataFrame) and "predicted_label" in predictions.columns:
+        matrix = confusion_matrix(predictions, normalize=normalize, class_names=class_names)
+    else:
+        matrix = pd.DataFrame(predictions)
+    n = max(len(matrix.columns), 1)
+    fig = new_figure(figsize=(1.2 * n + 3, 1.0 * n + 2))
+    ax = fig.subplots()
+    fmt = ".0%" if normalize else "d"
+    sns.heatmap(matrix, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax, square=True, linewidths=0.5,
+                vmin=0, vmax=1 if normalize else None)
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("actual label")
+    ax.set_ylabel("predicted label")
+    ax.tick_params(axis="x", rotation=30)
+    ax.tick_params(axis="y", rotation=0)
+    if title or name:
+        ax.set_title(title or name, pad=30)
+    if save:
+        suffix = "confusion_pct" if normalize else "confusion"
+        save_figure(fig, f"{name}_{suffix}" if name else suffix, figures_dir)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Photos: sample grid and augmentation preview
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def sample_grid(split=None, *, files: Sequence[str | Path] | None = None, labels=None,
+                class_names: Sequence[str] | None = None, per_class: int = 5,
+                image_size: tuple[int, int] = config.IMAGE_SIZE, seed: int = config.SEED,
+                name: str = "sample_grid", save: bool = True, figures_dir: str | Path | None = None) -> Figure:
+    """A few photos of each class, one row per class (a random but seeded choice), as the network sees them in
+    size. ``split``: a SplitData, or give ``files``, ``labels`` (indices) and ``class_names``."""
+    from .images import load_array
+
+    if split is not None:
+        files, labels, class_names = split.files, split.labels, split.class_names
+    files = [Path(f) for f in files]
+    labels = np.asarray(labels)
+    classes = list(class_names) if class_names is not None else [str(c) for c in sorted(set(labels.tolist()))]
+    rng = np.random.default_rng(seed)
+    fig = new_figure(figsize=(2.0 * per_class, 2.1 * len(classes)))
+    axes = np.atleast_2d(fig.subplots(len(classes), per_class, squeeze=False))
+    for r, cls in enumerate(classes):
+        idx = np.flatnonzero(labels == r) if class_names is not None else np.flatnonzero(labels == int(cls))
+        chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        for c in range(per_class):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(chosen):
+                ax.imshow(load_array(files[chosen[c]], image_size))
+                ax.set_title(files[chosen[c]].name, fontsize=7)
+        axes[r][0].set_ylabel(cls, fontsize=11)
+    if save:
+        save_figure(fig, name, figures_dir)
+    return fig
+
+
+def augmentation_preview(image, *, n: int = 8, seed: int = config.SEED,
+                         image_size: tuple[int, int] = config.IMAGE_SIZE, name: str = "augmentation_preview",
+                         save: bool = True, figures_dir: str | Path | None = None) -> Figure:
+    """The original photo and ``n`` random versions from the write-up's augmentation (the data module's
+    ``augmentation_block``): what the network trains on in models 3-9."""
+    from .data import augmentation_block
+    from .images import load_array
+
+    original = load_array(image, image_size) if isinstance(image, (str, Path)) else np.asarray(image)
+    block = augmentation_block(seed=seed)
+    batch = np.repeat(original[None].astype(np.float32), n, axis=0)
+    augmented = np.asarray(block(batch, training=True))
+    augmented = np.clip(augmented, 0, 255).astype(np.uint8)
+    panels = [("original", original)] + [(f"augmented {i + 1}", a) for i, a in enumerate(augmented)]
+    cols = min(len(panels), 3 if len(panels) <= 9 else 5)
+    rows = math.ceil(len(panels) / cols)
+    fig = new_figure(figsize=(2.6 * cols, 2.7 * rows))
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, (title, img) in zip(axes, panels):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=9)
+    if save:
+        save_figure(fig, name, figures_dir)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Grad-CAM grid
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def gradcam_grid(model, split=None, *, files: Sequence[str | Path] | None = None, labels=None,
+                 class_names: Sequence[str] | None = None, image_size: tuple[int, int] | None = None,
+                 preprocessing: str | None = None, layer: str | None = None, n: int = 8, cols: int = 4,
+                 alpha: float = 0.4, name: str | None = None, save: bool = True,
+                 figures_dir: str | Path | None = None, models_dir: str | Path | None = None) -> Figure:
+    """Photos (top) and their Grad-CAM overlays (below) for the first ``n`` of ``files`` (pick them first, e.g.
+    ``evaluation.confident_mistakes(df).path``), titled with actual/predicted label, probability and, where the
+    photo has a mask, the focus score."""
+    from .evaluation import resolve_model
+    from .gradcam import gradcam_table, overlay
+    from .images import load_array
+
+    run_name = model if isinstance(model, str) else None
+    resolved = resolve_model(model, image_size=image_size, preprocessing=preprocessing, models_dir=models_dir)
+    if split is not None and files is None:
+        files, labels = split.files, split.labels
+        class_names = class_names or split.class_names
+    files = [Path(f) for f in files][:n]
+    labels = None if labels is None else list(labels)[: len(files)]
+    table, maps = gradcam_table(resolved.model, files=files, labels=labels,
+                                class_names=class_names or resolved.class_names, image_size=resolved.image_size,
+                                preprocessing=resolved.preprocessing, layer=layer, return_heatmaps=True)
+    count = len(files)
+    cols = max(1, min(cols, count))
+    block_rows = math.ceil(count / cols) if count else 1
+    fig = new_figure(figsize=(2.8 * cols, 5.6 * block_rows))
+    axes = np.atleast_2d(fig.subplots(2 * block_rows, cols, squeeze=False))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, row in table.iterrows():
+        r, c = 2 * (i // cols), i % cols
+        image = load_array(row["path"], resolved.image_size)
+        axes[r][c].imshow(image)
+        actual = row.get("actual_label")
+        head = f"{actual} -> " if actual is not None and isinstance(actual, str) else ""
+        axes[r][c].set_title(f"{head}{row['predicted_label']}\np = {row['predicted_probability']:.2f}", fontsize=9,
+                             color="black" if row.get("correct", 1) else "crimson")
+        axes[r + 1][c].imshow(overlay(image, maps[i], alpha))
+        if not np.isnan(row["focus"]):
+            axes[r + 1][c].set_title(f"focus {row['focus']:.2f} ({row['focus_lift']:.1f}x chance)", fontsize=9)
+    if save:
+        save_figure(fig, f"{name or run_name or 'gradcam'}_gradcam_grid", figures_dir)
+    return fig
+
+
+__all__ = [
+    "augmentation_preview",
+    "confusion_heatmap",
+    "gradcam_grid",
+    "new_figure",
+    "save_figure",
+    "sample_grid",
+    "training_curves",
+]

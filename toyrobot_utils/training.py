@@ -1,0 +1,479 @@
+"""Training runs the way the write-up ran them, made safe to repeat and to interrupt.
+
+``fit`` trains with the write-up's ``ModelCheckpoint`` (best ``val_accuracy``, saved as ``models/<name>.keras``) and:
+
+- writes the checkpoint atomically (temporary file + ``os.replace``), so a crash never leaves half a model file, and
+  never replaces it with a worse model — not within a run and not by a later run of the same name;
+- seeds Python, NumPy and TensorFlow and turns on TensorFlow's op determinism, so a CPU run repeats exactly;
+- is resumable: Keras' ``BackupAndRestore`` keeps the last finished epoch in ``models/<name>.backup/``; rerun the
+  same call after an interruption and training continues from there, with the best score, the history so far, the
+  learning-rate reducer's state and the elapsed seconds restored;
+- writes ``models/<name>_history.csv`` (one row per epoch) and ``models/<name>.json`` (the metrics record that the
+  results notebook reads) when the run finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from . import config
+from .models import count_params, infer_preprocessing
+
+MONITOR = "val_accuracy"
+LR_REDUCER_DEFAULTS = {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 1e-6}
+STATE_FILE = "run_state.json"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int = config.SEED, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and TensorFlow (``keras.utils.set_random_seed``) and, with ``deterministic``, make
+    TensorFlow pick deterministic kernels. Call it before building a model so its initial weights repeat too."""
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def run_paths(name: str, models_dir: str | Path | None = None) -> dict[str, Path]:
+    """The files a run named ``name`` owns in ``models_dir``."""
+    models_dir = Path(models_dir) if models_dir is not None else config.MODELS_DIR
+    return {
+        "model": models_dir / f"{name}.keras",
+        "record": models_dir / f"{name}.json",
+        "history": models_dir / f"{name}_history.csv",
+        "backup": models_dir / f"{name}.backup",
+    }
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    """Settings may hold tuples, Paths and NumPy scalars; JSON gets plain lists, strings and numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _write_json(path: Path, data: Mapping) -> None:
+    _atomic_write_text(path, json.dumps(_jsonable(data), indent=2) + "\n")
+
+
+def _current_lr(model: keras.Model) -> float | None:
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except Exception:  # noqa: BLE001 - schedules, no optimizer
+        return None
+
+
+def _dataset_of(data):
+    """A SplitData (the data module's) or anything ``model.fit`` accepts."""
+    return getattr(data, "dataset", data)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Callbacks
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """The write-up's ``ModelCheckpoint(monitor='val_accuracy', mode='max', save_best_only=True)``, but written to a
+    temporary file first and moved into place with ``os.replace``: readers see the old best or the new best model,
+    never a partial file. ``initial_value_threshold`` carries the best score over from an earlier or interrupted
+    run, so nothing worse ever replaces the file."""
+
+    def __init__(self, filepath, *, initial_value_threshold=None, verbose=1):
+        super().__init__(
+            filepath, monitor=MONITOR, mode="max", save_best_only=True, verbose=verbose,
+            initial_value_threshold=initial_value_threshold,
+        )
+        self.saved_epochs: list[int] = []  # 1-based epochs saved during this fit call
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = Path(self._get_file_path(epoch, batch, logs))
+        if not self._should_save_model(epoch, batch, logs, str(filepath)):
+            return
+        filepath.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{filepath.stem}.", suffix=".tmp.keras", dir=filepath.parent)
+        os.close(fd)
+        try:
+            self.model.save(tmp, overwrite=True)
+            os.replace(tmp, filepath)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.saved_epochs.append(epoch + 1)
+
+
+class _RunRecorder(keras.callbacks.Callback):
+    """Keeps the run's state (history rows, best score and epoch, seconds, LR reducer state) in the backup folder.
+
+    It runs after the checkpoint and before BackupAndRestore at every epoch end, so if the process dies between the
+    two, the state holds one epoch that the backup does not; that epoch is redone on resume and its row replaced.
+    """
+
+    def __init__(self, state: dict, state_path: Path, checkpoint: AtomicModelCheckpoint, lr_reducer=None):
+        super().__init__()
+        self.state = state
+        self.state_path = state_path
+        self.checkpoint = checkpoint
+        self.lr_reducer = lr_reducer
+        self._epoch_start = 0.0
+        self._epoch_lr = None
+        self._first_epoch = True
+
+    def on_train_begin(self, logs=None):
+        saved = self.state.get("lr_reducer_state")
+        if self.lr_reducer is not None and saved:  # ReduceLROnPlateau resets itself in on_train_begin
+            self.lr_reducer.wait = saved["wait"]
+            self.lr_reducer.cooldown_counter = saved["cooldown_counter"]
+            self.lr_reducer.best = saved["best"] if saved["best"] is not None else self.lr_reducer.best
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch:
+            self._first_epoch = False
+            # BackupAndRestore has set the starting epoch by now; forget rows of epochs that will be redone.
+            self.state["rows"] = [r for r in self.state["rows"] if r["epoch"] <= epoch]
+            if epoch > 0:
+                self.state["resumed_at_epochs"].append(epoch + 1)
+        self._epoch_start = time.perf_counter()
+        self._epoch_lr = _current_lr(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        logs.pop("learning_rate", None)  # ReduceLROnPlateau's *next* rate; the row records the rate used
+        row = {"epoch": epoch + 1}
+        row.update({k: float(v) for k, v in sorted(logs.items()) if isinstance(v, (int, float, np.floating))})
+        row["learning_rate"] = self._epoch_lr
+        row["seconds"] = time.perf_counter() - self._epoch_start
+        self.state["rows"].append(row)
+        if self.checkpoint.saved_epochs and self.checkpoint.saved_epochs[-1] == epoch + 1:
+            self.state["best"] = float(self.checkpoint.best)
+            self.state["best_epoch"] = epoch + 1
+            self.state["improved"] = True
+        if self.lr_reducer is not None:
+            best = self.lr_reducer.best
+            self.state["lr_reducer_state"] = {
+                "wait": int(self.lr_reducer.wait),
+                "cooldown_counter": int(self.lr_reducer.cooldown_counter),
+                "best": float(best) if best is not None and math.isfinite(float(best)) else None,
+            }
+        _write_json(self.state_path, self.state)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """What ``fit`` gives back: the best model (loaded from its checkpoint), this run's history, the record."""
+
+    name: str
+    model: keras.Model
+    history: pd.DataFrame
+    record: dict
+    replaced: bool  # False when an earlier run of this name scored better and its model was kept
+    paths: dict
+
+    @property
+    def best_val_accuracy(self) -> float:
+        return self.record["best_val_accuracy"]
+
+
+def _class_names(train, class_names):
+    if class_names is not None:
+        return list(class_names)
+    names = getattr(train, "class_names", None)
+    return list(names) if names is not None else None
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def fit(
+    model: keras.Model,
+    train,
+    val,
+    *,
+    name: str,
+    epochs: int = 50,
+    models_dir: str | Path | None = None,
+    lr_reducer: bool | Mapping[str, Any] = False,
+    seed: int = config.SEED,
+    deterministic: bool = True,
+    settings: Mapping[str, Any] | None = None,
+    class_names: list[str] | None = None,
+    resume: bool = True,
+    overwrite: bool = False,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: str | int = "auto",
+) -> RunResult:
+    """Train ``model`` on ``train``, validate on ``val`` (SplitData from ``toyrobot_utils.data`` or tf.data
+    datasets of (images, one-hot labels)) and keep the best epoch as ``models/<name>.keras``.
+
+    ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``) or a dict of its
+    arguments. ``settings`` (image size, preprocessing, augment...) goes into the record as given; ``image_size``,
+    ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
+    ``resume=True`` continues an interrupted run of the same name from its last finished epoch; ``resume=False``
+    starts over. ``overwrite=True`` lets this run replace the stored model even if it scores worse (by default an
+    earlier, better model of the same name is kept, and its record with it).
+    ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end.
+    """
+    paths = run_paths(name, models_dir)
+    paths["model"].parent.mkdir(parents=True, exist_ok=True)
+    state_path = paths["backup"] / STATE_FILE
+    params = count_params(model)
+
+    for stale in paths["model"].parent.glob(f".{name}[._]*.tmp*"):  # temp files of a write that was cut off
+        stale.unlink(missing_ok=True)
+    if not resume or overwrite:
+        shutil.rmtree(paths["backup"], ignore_errors=True)
+    state = _read_json(state_path) if paths["backup"].is_dir() else None
+    if state is not None and state.get("params") != params:
+        raise ValueError(
+            f"{paths['backup']} holds an interrupted run of {name!r} with a different network "
+            f"({state.get('params')} parameters, this one {params}). Call fit(..., resume=False) to start over, "
+            "or use another name."
+        )
+
+    previous = None if overwrite else _read_json(paths["record"])
+    if previous is not None and not paths["model"].is_file():
+        previous = None
+    if state is None:
+        shutil.rmtree(paths["backup"], ignore_errors=True)  # a backup without our state is not resumable
+        state = {
+            "name": name,
+            "params": params,
+            "rows": [],
+            "best": previous["best_val_accuracy"] if previous else None,
+            "best_epoch": None,
+            "improved": False,
+            "resumed_at_epochs": [],
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+    threshold = state["best"] if paths["model"].is_file() else None
+
+    seed_everything(seed, deterministic)
+
+    checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
+                                       verbose=0 if verbose == 0 else 1)
+    reducer = None
+    reducer_args = None
+    if lr_reducer:
+        reducer_args = {**LR_REDUCER_DEFAULTS, **(dict(lr_reducer) if isinstance(lr_reducer, Mapping) else {})}
+        reducer = keras.callbacks.ReduceLROnPlateau(verbose=0 if verbose == 0 else 1, **reducer_args)
+    recorder = _RunRecorder(state, state_path, checkpoint, reducer)
+    backup = keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False)
+    run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, backup]
+
+    paths["backup"].mkdir(parents=True, exist_ok=True)
+    _write_json(state_path, state)
+    try:
+        model.fit(_dataset_of(train), validation_data=_dataset_of(val), epochs=epochs, callbacks=run_callbacks,
+                  verbose=verbose, shuffle=False)  # shuffling is the data pipeline's (seeded) business
+    finally:
+        model._initial_epoch = None  # BackupAndRestore's starting epoch must not leak into a later fit of this model
+
+    history = pd.DataFrame(state["rows"])
+    if history.empty:
+        raise RuntimeError(f"Run {name!r} finished without any epoch (epochs={epochs}).")
+
+    settings = dict(settings or {})
+    input_size = model.input_shape[1:3]
+    if None not in input_size:  # the network's input is what predictions must be resized to, whatever was passed
+        input_size = [int(d) for d in input_size]
+        if settings.get("image_size") is not None and list(settings["image_size"]) != input_size:
+            warnings.warn(f"settings image_size {settings['image_size']} differs from the network's input "
+                          f"{input_size}; the record keeps the network's.", stacklevel=2)
+        settings["image_size"] = input_size
+    settings.setdefault("preprocessing", infer_preprocessing(model))
+    settings.setdefault("lr_reducer", bool(lr_reducer))
+    names = _class_names(train, class_names)
+
+    best_idx = int(history[MONITOR].idxmax()) if MONITOR in history else None
+    run_summary = {
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "best_val_accuracy": float(history[MONITOR].max()) if best_idx is not None else None,
+        "best_epoch": int(history.loc[best_idx, "epoch"]) if best_idx is not None else None,
+        "epochs_run": int(len(history)),
+    }
+    replaced = bool(state["improved"]) or previous is None
+    if replaced:
+        best_row = history.loc[history["epoch"] == state["best_epoch"]] if state["best_epoch"] else history.iloc[:0]
+        seconds = float(history["seconds"].sum())
+        record = {
+            "name": name,
+            "model_file": paths["model"].name,
+            "history_file": paths["history"].name,
+            "best_val_accuracy": state["best"],
+            "best_epoch": state["best_epoch"],
+            "best_val_loss": float(best_row["val_loss"].iloc[0]) if "val_loss" in best_row and len(best_row) else None,
+            "best_train_accuracy": float(best_row["accuracy"].iloc[0])
+            if "accuracy" in best_row and len(best_row) else None,
+            "epochs_requested": int(epochs),
+            "epochs_run": int(len(history)),
+            "resumed_at_epochs": state["resumed_at_epochs"],
+            "seconds": seconds,
+            "seconds_per_epoch": seconds / len(history),
+            "params_total": params["total"],
+            "params_trainable": params["trainable"],
+            "params_non_trainable": params["non_trainable"],
+            "file_bytes": paths["model"].stat().st_size,
+            "settings": settings,
+            "lr_reducer": reducer_args,
+            "final_learning_rate": _current_lr(model),
+            "class_names": names,
+            "seed": seed,
+            "deterministic": deterministic,
+            "timestamp": run_summary["timestamp"],
+            "started": state["started"],
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+        }
+        _atomic_write_text(paths["history"], history.to_csv(index=False))
+        _write_json(paths["record"], record)
+    else:
+        record = dict(previous)
+        record.setdefault("later_runs_not_kept", []).append(run_summary)
+        _write_json(paths["record"], record)
+        if verbose != 0:
+            print(
+                f"{name}: this run's best {MONITOR} {run_summary['best_val_accuracy']:.4f} did not beat the stored "
+                f"{previous['best_val_accuracy']:.4f} ({previous.get('timestamp')}); kept {paths['model']} and its "
+                "record (pass overwrite=True to replace them)."
+            )
+    shutil.rmtree(paths["backup"], ignore_errors=True)
+
+    best_model = keras.models.load_model(paths["model"])
+    return RunResult(name, best_model, history, record, replaced, paths)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Reading runs back
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class LoadedRun(NamedTuple):
+    model: keras.Model
+    record: dict
+
+
+def load_record(name: str, models_dir: str | Path | None = None) -> dict:
+    """The metrics record ``models/<name>.json`` of a finished run."""
+    path = run_paths(name, models_dir)["record"]
+    record = _read_json(path)
+    if record is None:
+        raise FileNotFoundError(f"No run record {path}: train it first with training.fit(..., name={name!r}).")
+    return record
+
+
+def update_record(name: str, models_dir: str | Path | None = None, **fields) -> dict:
+    """Add ``fields`` (test accuracy, latency, ...) to run ``name``'s metrics record, written atomically."""
+    record = load_record(name, models_dir)
+    record.update(fields)
+    _write_json(run_paths(name, models_dir)["record"], record)
+    return record
+
+
+def load_run(name: str, models_dir: str | Path | None = None) -> LoadedRun:
+    """The best model of run ``name`` and its metrics record: ``model, record = load_run("m1_baseline")``."""
+    paths = run_paths(name, models_dir)
+    if not paths["model"].is_file():
+        raise FileNotFoundError(f"No model {paths['model']}: train it first with training.fit(..., name={name!r}).")
+    record = load_record(name, models_dir)
+    return LoadedRun(keras.models.load_model(paths["model"]), record)
+
+
+def load_history(name: str, models_dir: str | Path | None = None) -> pd.DataFrame:
+    """The per-epoch history ``models/<name>_history.csv`` (epoch, loss, accuracy, val_loss, val_accuracy,
+    learning_rate, seconds)."""
+    path = run_paths(name, models_dir)["history"]
+    if not path.is_file():
+        raise FileNotFoundError(f"No history {path}: train it first with training.fit(..., name={name!r}).")
+    return pd.read_csv(path)
+
+
+def list_runs(models_dir: str | Path | None = None) -> pd.DataFrame:
+    """One row per finished run in ``models_dir``: the record's headline numbers, for the results table."""
+    models_dir = Path(models_dir) if models_dir is not None else config.MODELS_DIR
+    rows = []
+    for path in sorted(models_dir.glob("*.json")):
+        record = _read_json(path)
+        if not record or "best_val_accuracy" not in record:
+            continue
+        settings = record.get("settings") or {}
+        rows.append({
+            "name": record.get("name", path.stem),
+            "model_number": settings.get("model_number"),
+            "best_val_accuracy": record.get("best_val_accuracy"),
+            "best_epoch": record.get("best_epoch"),
+            "epochs_run": record.get("epochs_run"),
+            "seconds": record.get("seconds"),
+            "seconds_per_epoch": record.get("seconds_per_epoch"),
+            "params_total": record.get("params_total"),
+            "params_trainable": record.get("params_trainable"),
+            "file_bytes": record.get("file_bytes"),
+            "timestamp": record.get("timestamp"),
+        })
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "AtomicModelCheckpoint",
+    "LR_REDUCER_DEFAULTS",
+    "LoadedRun",
+    "update_record",
+    "RunResult",
+    "fit",
+    "list_runs",
+    "load_history",
+    "load_record",
+    "load_run",
+    "run_paths",
+    "seed_everything",
+]
