@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 KERAS_CACHE := $(or $(KERAS_HOME),$(HOME)/.keras)/models
 SHARED_WEIGHTS := ../shared/weights
 
-.PHONY: setup weights data run test unit clean-venv
+.PHONY: setup weights data run test unit regression-refresh clean-venv
 
 setup: $(STAMP) weights
 
@@ -37,8 +37,16 @@ run: data
 unit: setup
 	$(PY) -m pytest
 
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg --nbval-cell-timeout 1800
+
 test: setup
 	$(PY) -m pytest
+	$(PY) tests/notebook_regression.py prepare
+	$(PY) -m pytest $(NBVAL) tests/notebooks
+
+# After editing a notebook: re-create the stored copies the regression pass compares against.
+regression-refresh: setup
+	$(PY) tests/notebook_regression.py refresh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -27,6 +27,7 @@ def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True) ->
     import keras
     import tensorflow as tf
 
+    _inline_figures()
     folders = Folders(project_path(data_dir), project_path(models_dir), project_path(figures_dir))
     folders.models.mkdir(parents=True, exist_ok=True)
     folders.figures.mkdir(parents=True, exist_ok=True)
@@ -42,3 +43,14 @@ def _show(path: Path) -> str:
         return str(path.relative_to(PROJECT_ROOT))
     except ValueError:
         return str(path)
+
+
+def _inline_figures() -> None:
+    """The plots module builds plain matplotlib Figures (no pyplot state); this makes Jupyter draw them inline."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "run_line_magic"):
+        shell.run_line_magic("matplotlib", "inline")
