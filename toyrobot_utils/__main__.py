@@ -13,6 +13,7 @@ import sys
 COMMANDS = {
     "make-data": ("toyrobot_utils.default_data", "cli", "generate the built-in toy-photo data set into data/"),
     "audit": ("toyrobot_utils.audit", "cli", "check a data folder and print what is wrong with it"),
+    "tune": ("toyrobot_utils.tuning", "cli", "Keras Tuner search: standalone, or chief/worker of a distributed search"),
     "run-series": ("toyrobot_utils.series", "cli", "execute the notebooks in order with papermill (outputs kept)"),
 }
 

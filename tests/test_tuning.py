@@ -1,0 +1,283 @@
+"""tuning.py: a real (tiny) search that resumes instead of starting over, the trials table, the best values that
+rebuild the network, the plot, the time budget, the command line, and a real chief + two workers search."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras_tuner
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from conftest import make_dataset
+from toyrobot_utils import models, tuning
+from toyrobot_utils.data import load_datasets
+
+SIZE = (32, 32)
+EPOCHS = 2  # two, so the timing has a steady-state epoch besides the first (tracing) one
+
+
+class CountingHyperModel(models.ToyHyperModel):
+    """Counts builds: a resumed search must build (= train) only the trials it has not finished."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.builds = 0
+
+    def build(self, hp):
+        self.builds += 1
+        return super().build(hp)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = make_dataset(tmp_path_factory.mktemp("tuning") / "data")
+    return root, load_datasets(root, image_size=SIZE, batch_size=8, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def searched(tiny_data, tmp_path_factory):
+    """A 2-trial search, then the same call with max_trials=3 (the resume)."""
+    _, datasets = tiny_data
+    directory = tmp_path_factory.mktemp("tuner")
+    kwargs = dict(directory=directory, executions_per_trial=1, epochs=EPOCHS, verbose=0, seed=7)
+    first_model = CountingHyperModel(3, SIZE)
+    first = tuning.run_search(datasets, max_trials=2, hypermodel=first_model, **kwargs)
+    first_table = first.table
+    second_model = CountingHyperModel(3, SIZE)
+    second = tuning.run_search(datasets, max_trials=3, hypermodel=second_model, **kwargs)
+    return SimpleNamespace(datasets=datasets, directory=directory, first=first, first_table=first_table,
+                           first_model=first_model, second=second, second_model=second_model, table=second.table)
+
+
+def test_rerun_resumes_and_trains_only_the_missing_trial(searched):
+    assert searched.first.trials_run == ["0", "1"]
+    assert searched.second.trials_run == ["2"]
+    assert searched.second_model.builds == 1  # a reloaded project is not rebuilt; one new trial, one execution
+    table = searched.table
+    assert sorted(table["trial_id"]) == ["0", "1", "2"]
+    assert (table["status"] == "COMPLETED").all()
+    # the first two trials are kept as they were, scores and values alike
+    keep = ["trial_id", "score", "Input_Conv_Filters", "n_Conv_Layers", "n_Dense_Layers", "Dropout", "Optimizer"]
+    before = searched.first_table[keep].set_index("trial_id").sort_index()
+    after = table[keep].set_index("trial_id").loc[before.index]
+    pd.testing.assert_frame_equal(before, after)
+    # a third call with the same max_trials trains nothing at all
+    model = CountingHyperModel(3, SIZE)
+    again = tuning.run_search(searched.datasets, directory=searched.directory, max_trials=3,
+                              executions_per_trial=1, epochs=EPOCHS, verbose=0, hypermodel=model)
+    assert again.trials_run == [] and model.builds == 0
+    # resuming with other training settings would mix incomparable scores: refused before anything trains
+    with pytest.raises(tuning.SettingsMismatchError, match="epochs=2 .now 1."):
+        tuning.run_search(searched.datasets, directory=searched.directory, max_trials=4, executions_per_trial=1,
+                          epochs=1, verbose=0)
+    assert len(tuning.trials_summary(searched.directory)) == 3
+
+
+def test_trials_table_has_ids_status_score_values_and_timing(searched):
+    table = searched.table
+    for column in ["trial_id", "status", "score", "best_epoch", "Input_Conv_Filters", "n_Conv_Layers",
+                   "n_Dense_Layers", "Dense_0_Neurons", "Dropout", "Optimizer", "conv_layers", "tuner_id",
+                   "seconds", "epochs", "seconds_per_epoch", "started", "ended"]:
+        assert column in table, column
+    scores = table["score"].tolist()
+    assert scores == sorted(scores, reverse=True)  # best first
+    assert table["score"].between(0, 1).all()
+    assert (table["conv_layers"] == table["n_Conv_Layers"] + 1).all()
+    # per-layer values of layers a network does not have are blank
+    for _, row in table.iterrows():
+        for i in range(3):
+            column = f"Conv_{i}_Filters"
+            if column in table and i >= row["n_Conv_Layers"]:
+                assert pd.isna(row[column])
+        for j in range(4):
+            column = f"Dense_{j}_Neurons"
+            if column in table:
+                assert pd.isna(row[column]) == (j >= row["n_Dense_Layers"])
+    assert (table["tuner_id"] == "tuner0").all()
+    assert (table["epochs"] == EPOCHS).all() and (table["executions"] == 1).all()
+    assert (table["seconds"] > 0).all() and (table["seconds_per_epoch"] > 0).all()
+    assert (table["seconds"] >= table["seconds_per_epoch"] * EPOCHS).all()
+    # the same table from the folder alone (how a notebook reads a finished or distributed search)
+    from_folder = tuning.trials_summary(searched.directory)
+    pd.testing.assert_frame_equal(from_folder, table)
+    summary = tuning.timing_summary(table)
+    assert summary["trials"] == 3 and summary["workers"] == ["tuner0"]
+    assert summary["trial_seconds"] == pytest.approx(table["seconds"].sum())
+    assert summary["wall_seconds"] >= 0
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # Keras Tuner loads weights only
+def test_best_hyperparameters_rebuild_the_best_network(searched):
+    best = tuning.best_hyperparameters(searched.directory)
+    top = searched.table.iloc[0]
+    assert best["Input_Conv_Filters"] == top["Input_Conv_Filters"]
+    assert best["Optimizer"] == top["Optimizer"] and best["Dropout"] == top["Dropout"]
+    assert set(best) == {name for name in tuning.active_values(best)}
+    assert len([k for k in best if k.startswith("Conv_")]) == best["n_Conv_Layers"]
+    assert len([k for k in best if k.startswith("Dense_")]) == best["n_Dense_Layers"]
+    json.dumps(best)  # plain Python values
+    rebuilt = models.build_from_hyperparameters(best, num_classes=3, image_size=SIZE)
+    tuner = searched.second.tuner
+    trained = tuner.load_model(tuner.oracle.get_trial(top["trial_id"]))  # the trial's own network and weights
+    assert rebuilt.count_params() == trained.count_params()
+    assert best == searched.second.best
+    second = tuning.best_hyperparameters(searched.directory, rank=1)
+    assert second != best or searched.table.iloc[1]["score"] == searched.table.iloc[0]["score"]
+    with pytest.raises(LookupError, match="completed trial"):
+        tuning.best_hyperparameters(searched.directory, rank=5)
+
+
+def test_results_of_a_missing_project_say_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Run the search first"):
+        tuning.trials_summary(tmp_path / "nowhere")
+
+
+def test_plot_search_saves_a_figure(searched, tmp_path):
+    fig = tuning.plot_search(searched.table, figures_dir=tmp_path)
+    assert isinstance(fig, Figure)
+    assert (tmp_path / "tuning_search.png").stat().st_size > 0
+    labels = [ax.get_xlabel() for ax in fig.axes]
+    assert labels == ["conv layers", "first conv layer filters", "dense layers", "dropout", "optimizer"]
+
+
+def test_plan_budget_arithmetic():
+    # 2 s per epoch + 3 s per execution; 900 s: 10 epochs x 1 execution = 23 s per trial -> 39 trials
+    budget = tuning.plan_budget(2.0, overhead_seconds=3.0, epochs=10)
+    assert budget.max_trials == 39 and budget.fits
+    assert budget.estimated_seconds == pytest.approx(39 * 23)
+    budget = tuning.plan_budget(2.0, overhead_seconds=3.0, max_trials=30, executions_per_trial=2)
+    assert budget.epochs == 6 and budget.fits  # 30 x 2 x (3 + 6 x 2) = 900 s
+    assert budget.search_kwargs() == {"max_trials": 30, "epochs": 6, "executions_per_trial": 2}
+    assert tuning.plan_budget(2.0, epochs=10, workers=2).max_trials == 90
+    writeup = tuning.plan_budget(2.0, overhead_seconds=3.0, epochs=40, max_trials=30, executions_per_trial=2)
+    assert not writeup.fits and "30 trials x 2 execution(s) x 40 epochs" in str(writeup)
+    with pytest.raises(ValueError, match="more than the budget"):
+        tuning.plan_budget(60.0, epochs=40)
+    with pytest.raises(ValueError, match="epochs= .* or max_trials="):
+        tuning.plan_budget(2.0)
+
+
+def test_pilot_search_times_trials_for_the_budget(tiny_data):
+    _, datasets = tiny_data
+    pilot = tuning.pilot_search(datasets["training"], datasets["validation"], sample_trials=1, epochs=2)
+    assert len(pilot) == 1 and pilot["seconds_per_epoch"].iloc[0] > 0
+    budget = tuning.plan_budget(pilot, epochs=5)
+    assert budget.max_trials >= 1 and budget.fits
+    assert budget.seconds_per_epoch == pytest.approx(pilot["seconds_per_epoch"].iloc[0])
+
+
+def test_tuner_options(tmp_path):
+    tuner = tuning.build_tuner(tmp_path, num_classes=3, image_size=SIZE)
+    assert isinstance(tuner, keras_tuner.RandomSearch)
+    assert tuner.oracle.max_trials == 30 and tuner.executions_per_trial == 2  # the write-up's search
+    assert tuner.oracle.objective.name == "val_accuracy" and tuner.oracle.objective.direction == "max"
+    assert tuning.WRITEUP_SEARCH == {"max_trials": 30, "executions_per_trial": 2, "epochs": 40}
+    band = tuning.build_tuner(tmp_path, "band", algorithm="hyperband", epochs=9, num_classes=3, image_size=SIZE)
+    assert isinstance(band, keras_tuner.Hyperband) and band.oracle.max_epochs == 9
+    with pytest.raises(ValueError, match="algorithm"):
+        tuning.build_tuner(tmp_path, algorithm="grid")
+    with pytest.raises(ValueError, match="max_trials"):
+        tuning.build_tuner(tmp_path, max_trials=0)
+    with pytest.raises(ValueError, match="keep_checkpoints"):
+        tuning.build_tuner(tmp_path, algorithm="hyperband", keep_checkpoints=False)
+
+
+def test_cli_standalone_search_and_argument_errors(tiny_data, tmp_path, capsys):
+    root, _ = tiny_data
+    args = ["--data-dir", str(root), "--directory", str(tmp_path / "tuner"), "--max-trials", "1",
+            "--executions-per-trial", "1", "--epochs", "1", "--image-size", "32", "--batch-size", "8",
+            "--verbose", "0"]
+    assert tuning.cli(args) == 0
+    out = capsys.readouterr().out
+    assert "search finished" in out and "best hyper-parameters:" in out
+    assert len(tuning.trials_summary(tmp_path / "tuner")) == 1
+    assert tuning.cli(args[:-2] + ["--epochs", "3", "--verbose", "0"]) == 2  # other settings than the project's
+    assert "epochs=1 (now 3)" in capsys.readouterr().err
+    assert not tuning.is_distributed()
+    with pytest.raises(SystemExit):
+        tuning.cli(args + ["--tuner-id", "tuner0"])  # no oracle address
+    with pytest.raises(SystemExit):
+        tuning.cli(args + ["--tuner-id", "tuner0", "--oracle-ip", "127.0.0.1", "--oracle-port", "1",
+                           "--overwrite"])
+    assert "--overwrite on a worker" in capsys.readouterr().err
+    assert tuning.cli(["--data-dir", str(tmp_path / "missing")]) == 2
+    assert not any(key in os.environ for key in (tuning.ENV_TUNER_ID, tuning.ENV_ORACLE_IP))
+
+
+# --- distributed: a real chief and two workers ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(path: Path, text: str, procs, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if path.is_file() and text in path.read_text(errors="replace"):
+            return
+        for proc, log in procs:
+            if proc.poll() is not None:
+                pytest.fail(f"{log.name} exited early ({proc.returncode}):\n{log.read_text(errors='replace')}")
+        time.sleep(0.2)
+    pytest.fail(f"{path.name} did not say {text!r} in time:\n{path.read_text(errors='replace')}")
+
+
+@pytest.mark.slow
+def test_chief_and_two_workers_share_one_search(tmp_path):
+    root = make_dataset(tmp_path / "data")
+    directory = tmp_path / "tuner"
+    port = free_port()
+    common = ["--data-dir", str(root), "--directory", str(directory), "--max-trials", "4", "--epochs", "1",
+              "--executions-per-trial", "1", "--image-size", "32", "--batch-size", "8", "--verbose", "0",
+              "--no-checkpoints", "--oracle-ip", "127.0.0.1", "--oracle-port", str(port)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
+    command = [sys.executable, "-m", "toyrobot_utils.tuning"]
+    procs: list[tuple[subprocess.Popen, Path]] = []
+    deadline = time.monotonic() + 240  # a hung chief or worker fails the test instead of blocking the suite
+
+    def start(tuner_id: str, *extra: str):
+        log = tmp_path / f"{tuner_id}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(command + common + ["--tuner-id", tuner_id, *extra], stdout=out,
+                                    stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+        procs.append((proc, log))
+        return proc, log
+
+    try:
+        # Workers first: once both are ready and waiting, the chief's first two trials go one to each.
+        workers = [start(tuner_id, "--oracle-timeout", "180") for tuner_id in ("tuner0", "tuner1")]
+        for _, log in workers:
+            wait_for(log, "ready, asking the chief", procs, deadline)
+        chief, chief_log = start("chief")
+        for proc, log in procs:
+            proc.wait(timeout=max(deadline - time.monotonic(), 1))
+            assert proc.returncode == 0, log.read_text(errors="replace")
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+
+    table = tuning.trials_summary(directory)
+    assert sorted(table["trial_id"]) == ["0", "1", "2", "3"]
+    assert (table["status"] == "COMPLETED").all(), table[["trial_id", "status"]]
+    ran = table.groupby("tuner_id")["trial_id"].apply(sorted).to_dict()
+    assert set(ran) == {"tuner0", "tuner1"}, ran  # both workers trained trials; the chief trained none
+    for tuner_id, trial_ids in ran.items():
+        log = (tmp_path / f"{tuner_id}.log").read_text()
+        for trial_id in trial_ids:
+            assert f"{tuner_id}: trial {trial_id} COMPLETED" in log
+    assert "search finished: 4 trials" in chief_log.read_text()
+    assert not list(directory.rglob("checkpoint*"))  # --no-checkpoints: no trial weights left on the shared disk
+    assert tuning.best_hyperparameters(directory)["Input_Conv_Filters"] % 32 == 0
