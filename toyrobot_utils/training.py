@@ -64,6 +64,10 @@ def run_paths(name: str, models_dir: str | Path | None = None) -> dict[str, Path
     }
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -72,6 +76,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a written file should have the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -122,12 +127,13 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     never a partial file. ``initial_value_threshold`` carries the best score over from an earlier or interrupted
     run, so nothing worse ever replaces the file."""
 
-    def __init__(self, filepath, *, initial_value_threshold=None, verbose=1):
+    def __init__(self, filepath, *, initial_value_threshold=None, verbose=1, model_to_save=None):
         super().__init__(
             filepath, monitor=MONITOR, mode="max", save_best_only=True, verbose=verbose,
             initial_value_threshold=initial_value_threshold,
         )
         self.saved_epochs: list[int] = []  # 1-based epochs saved during this fit call
+        self.model_to_save = model_to_save  # None: the model being trained (see fit's saved_model)
 
     def _save_model(self, epoch, batch, logs):
         filepath = Path(self._get_file_path(epoch, batch, logs))
@@ -137,7 +143,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         fd, tmp = tempfile.mkstemp(prefix=f".{filepath.stem}.", suffix=".tmp.keras", dir=filepath.parent)
         os.close(fd)
         try:
-            self.model.save(tmp, overwrite=True)
+            (self.model if self.model_to_save is None else self.model_to_save).save(tmp, overwrite=True)
             os.replace(tmp, filepath)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -252,6 +258,7 @@ def fit(
     resume: bool = True,
     overwrite: bool = False,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    saved_model: keras.Model | None = None,
     verbose: str | int = "auto",
 ) -> RunResult:
     """Train ``model`` on ``train``, validate on ``val`` (SplitData from ``toyrobot_utils.data`` or tf.data
@@ -264,11 +271,15 @@ def fit(
     starts over. ``overwrite=True`` lets this run replace the stored model even if it scores worse (by default an
     earlier, better model of the same name is kept, and its record with it).
     ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end.
+    ``saved_model``: the network the checkpoint writes and the record describes, when it is not ``model`` itself
+    but contains it (``transfer.fit_frozen`` trains a transfer model's head on cached base features and saves the
+    whole network, base and head, which shares the head's weights).
     """
     paths = run_paths(name, models_dir)
     paths["model"].parent.mkdir(parents=True, exist_ok=True)
     state_path = paths["backup"] / STATE_FILE
-    params = count_params(model)
+    network = model if saved_model is None else saved_model
+    params = count_params(network)
 
     for stale in paths["model"].parent.glob(f".{name}[._]*.tmp*"):  # temp files of a write that was cut off
         stale.unlink(missing_ok=True)
@@ -302,7 +313,7 @@ def fit(
     seed_everything(seed, deterministic)
 
     checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
-                                       verbose=0 if verbose == 0 else 1)
+                                       verbose=0 if verbose == 0 else 1, model_to_save=saved_model)
     reducer = None
     reducer_args = None
     if lr_reducer:
@@ -325,14 +336,14 @@ def fit(
         raise RuntimeError(f"Run {name!r} finished without any epoch (epochs={epochs}).")
 
     settings = dict(settings or {})
-    input_size = model.input_shape[1:3]
+    input_size = network.input_shape[1:3]
     if None not in input_size:  # the network's input is what predictions must be resized to, whatever was passed
         input_size = [int(d) for d in input_size]
         if settings.get("image_size") is not None and list(settings["image_size"]) != input_size:
             warnings.warn(f"settings image_size {settings['image_size']} differs from the network's input "
                           f"{input_size}; the record keeps the network's.", stacklevel=2)
         settings["image_size"] = input_size
-    settings.setdefault("preprocessing", infer_preprocessing(model))
+    settings.setdefault("preprocessing", infer_preprocessing(network))
     settings.setdefault("lr_reducer", bool(lr_reducer))
     names = _class_names(train, class_names)
 

@@ -1,0 +1,268 @@
+"""Transfer learning on cached base features (same result as training on the photos, full model saved), latency and
+file size in the record, the best custom network and side-by-side Grad-CAM, and the offline weights error.
+
+Mechanics are tested with MobileNetV2 at 96 px without pre-trained weights (fast, no file needed); one test uses the
+real ImageNet weights and is skipped when the .h5 file is not available."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import make_dataset
+from toyrobot_utils import comparison, config, data, evaluation, gradcam, models, training, transfer
+
+SIZE = (96, 96)
+CLASSES = ("bananagrams", "brios", "cars")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """3 classes x 4/2/2 photos, read at 96 px with MobileNetV2's preprocessing (batch 32: one batch per split)."""
+    root = make_dataset(tmp_path_factory.mktemp("transfer") / "data", classes=CLASSES)
+    return root, data.load_datasets(root, image_size=SIZE, preprocessing="mobilenet_v2", verbose=False)
+
+
+def small_transfer(seed=0, dropout=0.2, learning_rate=1e-3, name="tiny_transfer"):
+    training.seed_everything(seed)
+    return models.build_transfer("mobilenet_v2", len(CLASSES), SIZE, weights=None, dropout=dropout,
+                                 learning_rate=learning_rate, name=name)
+
+
+def tiny_base_transfer(seed=0, dropout=0.2, learning_rate=1e-3, size=SIZE):
+    """build_transfer's shape (input -> frozen nested base -> pool -> dropout -> softmax Dense) on a small random
+    conv base: MobileNetV2 without its ImageNet weights gives vanishing features (about 1e-11), useless for
+    comparing numbers."""
+    training.seed_everything(seed)
+    base_in = keras.Input((*size, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(base_in)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
+    base = keras.Model(base_in, x, name="tiny_base")
+    base.trainable = False
+    inputs = keras.Input((*size, 3), name="image")
+    y = keras.layers.GlobalAveragePooling2D(name="pool")(base(inputs, training=False))
+    if dropout:
+        y = keras.layers.Dropout(dropout, name="dropout")(y)
+    outputs = keras.layers.Dense(len(CLASSES), activation="softmax", name="output")(y)
+    return models.compile_model(keras.Model(inputs, outputs, name="tiny_transfer"), "adam", learning_rate)
+
+
+def head_weights(model):
+    return [np.array(keras.ops.convert_to_numpy(w), copy=True) for w in model.get_layer("output").weights]
+
+
+def test_split_finds_the_frozen_base_and_head():
+    model = small_transfer()
+    base, head = transfer.split_transfer_model(model)
+    assert base is models.find_base(model)
+    assert [layer.name for layer in head] == ["pool", "dropout", "output"]
+    models.unfreeze_top(model, blocks=1)
+    with pytest.raises(transfer.NotCacheable, match="trainable"):
+        transfer.split_transfer_model(model)
+    with pytest.raises(transfer.NotCacheable, match="no nested"):
+        transfer.split_transfer_model(models.build_baseline(3, (32, 32)))
+
+    tiny = tiny_base_transfer()  # the same base, but the head also reads the photo itself: not cacheable
+    base = models.find_base(tiny)
+    inputs = keras.Input((*SIZE, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
+    colour = keras.layers.GlobalAveragePooling2D()(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Concatenate()([pooled, colour]))
+    with pytest.raises(transfer.NotCacheable, match="chain"):
+        transfer.split_transfer_model(keras.Model(inputs, outputs))
+    assert transfer.split_transfer_model(tiny)[0] is base  # its own graph is still a chain
+
+
+def test_head_on_features_gives_the_full_models_predictions_and_shares_its_weights(tiny_data):
+    _, splits = tiny_data
+    model = tiny_base_transfer()
+    extract, remaining = transfer.feature_extractor(model)
+    assert [layer.name for layer in remaining] == ["dropout", "output"]  # pooling is folded into the features
+    features, labels = transfer.extract_features(extract, splits["validation"])
+    assert features.shape == (len(splits["validation"]), 16) and labels.shape == (len(splits["validation"]), 3)
+    assert np.abs(features).max() > 0.01
+    head = transfer.build_head(model, features.shape[1:])
+    images = np.concatenate([x for x, _ in splits["validation"].dataset])
+    np.testing.assert_allclose(head.predict(features, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+
+    before = head_weights(model)
+    head.fit(features, labels, epochs=2, verbose=0)  # training the head trains the full model's head
+    assert not np.allclose(before[0], head_weights(model)[0])
+    np.testing.assert_allclose(head.predict(features, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+    assert models.count_params(head)["total"] == 16 * 3 + 3
+
+
+def test_feature_path_saves_the_full_model_with_its_record(tiny_data, tmp_path):
+    root, splits = tiny_data
+    model = small_transfer()
+    run = transfer.fit_frozen(model, splits["training"], splits["validation"], name="m9_tiny", epochs=2,
+                              models_dir=tmp_path, settings={"model_number": 9}, verbose=0)
+    record = run.record
+    settings = record["settings"]
+    assert settings["training_path"] == transfer.FEATURE_PATH and settings["augment"] is False
+    assert settings["image_size"] == [96, 96] and settings["preprocessing"] == "mobilenet_v2"
+    assert record["params_total"] == models.count_params(model)["total"]
+    assert record["params_trainable"] == 1280 * 3 + 3
+    assert record["class_names"] == list(CLASSES)
+    assert record["epochs_run"] == 2 and record["feature_extraction_seconds"] > 0
+    assert record["feature_shape"] == [1280]
+    assert record["file_bytes"] == (tmp_path / "m9_tiny.keras").stat().st_size
+
+    saved = keras.models.load_model(tmp_path / "m9_tiny.keras")  # the whole network, base and head
+    assert saved.input_shape == (None, 96, 96, 3) and models.find_base(saved) is not None
+    assert saved.count_params() == model.count_params()
+    df = evaluation.predictions_dataframe("m9_tiny", "test", models_dir=tmp_path, data_dir=root)
+    assert len(df) == len(splits["test"]) and set(df["predicted_label"]) <= set(CLASSES)
+    cam = gradcam.gradcam_table("m9_tiny", splits["test"], models_dir=tmp_path)  # through the nested base
+    assert len(cam) == len(splits["test"])
+
+    shutil.rmtree(tmp_path / "m9_tiny.backup", ignore_errors=True)
+    speed = transfer.size_and_speed("m9_tiny", tmp_path, runs=3)
+    assert speed["latency_ms_per_image"] > 0 and speed["file_bytes"] == record["file_bytes"]
+    stored = training.load_record("m9_tiny", tmp_path)
+    assert stored["latency_ms_per_image"] == speed["latency_ms_per_image"] and stored["latency_batch_size"] == 1
+    table = comparison.compare_runs(tmp_path, numbers=[], extra_names=["m9_tiny"])
+    assert table["latency_ms"].iloc[0] == pytest.approx(speed["latency_ms_per_image"])
+
+
+def test_feature_path_trains_the_same_head_as_the_image_path(tiny_data, tmp_path):
+    """No dropout and one batch per epoch: both paths see the same gradients, so they end with the same weights."""
+    _, splits = tiny_data
+    on_images = tiny_base_transfer(seed=3, dropout=0.0, learning_rate=1e-2)
+    on_features = tiny_base_transfer(seed=3, dropout=0.0, learning_rate=1e-2)
+    np.testing.assert_array_equal(head_weights(on_images)[0], head_weights(on_features)[0])
+    a = training.fit(on_images, splits["training"], splits["validation"], name="images", epochs=3,
+                     models_dir=tmp_path, verbose=0)
+    b = transfer.fit_frozen(on_features, splits["training"], splits["validation"], name="features", epochs=3,
+                            models_dir=tmp_path, verbose=0)
+    assert b.record["settings"]["training_path"] == transfer.FEATURE_PATH
+    for wa, wb in zip(head_weights(on_images), head_weights(on_features)):
+        np.testing.assert_allclose(wa, wb, atol=1e-4)
+    np.testing.assert_allclose(a.history["val_accuracy"], b.history["val_accuracy"])
+    np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], atol=1e-4)
+
+
+def test_augmentation_or_a_trainable_base_uses_the_image_path(tiny_data, tmp_path, capsys):
+    _, splits = tiny_data
+    run = transfer.fit_frozen(tiny_base_transfer(), splits["training"], splits["validation"], name="augmented",
+                              epochs=1, models_dir=tmp_path, augment=True)
+    assert run.record["settings"]["training_path"] == transfer.IMAGE_PATH
+    assert run.record["settings"]["augment"] is True
+    assert "augmentation changes the photos" in capsys.readouterr().out
+
+    model = tiny_base_transfer()
+    models.find_base(model).trainable = True  # fine-tuning: the base's features change while training
+    run = transfer.fit_frozen(model, splits["training"], splits["validation"], name="fine_tuned", epochs=1,
+                              models_dir=tmp_path)
+    assert run.record["settings"]["training_path"] == transfer.IMAGE_PATH
+    assert "is (partly) trainable" in capsys.readouterr().out
+
+
+def test_measure_latency_is_positive_per_image():
+    model = models.build_baseline(3, (32, 32))
+    ms = transfer.measure_latency(model, runs=3, warmup=1)
+    assert ms > 0
+    details = transfer.measure_latency(model, runs=4, warmup=1, batch_size=2, details=True)
+    assert details["latency_batch_size"] == 2 and details["latency_runs"] == 4
+    assert 0 < details["latency_ms_min"] <= details["latency_ms_per_image"] <= details["latency_ms_p90"]
+
+
+def _fake_run(models_dir, name, test_accuracy, val_accuracy, with_model=True):
+    training._write_json(models_dir / f"{name}.json", {"name": name, "best_val_accuracy": val_accuracy,
+                                                        "test_accuracy": test_accuracy, "settings": {}})
+    if with_model:
+        (models_dir / f"{name}.keras").write_bytes(b"")
+
+
+def test_best_custom_cnn_by_test_accuracy(tmp_path):
+    assert transfer.best_custom_cnn(tmp_path) is None
+    _fake_run(tmp_path, "m1_baseline", 0.70, 0.75)
+    _fake_run(tmp_path, "m2_dropout", 0.80, 0.70)
+    _fake_run(tmp_path, "m5_conv_32_32_64", 0.95, 0.90, with_model=False)  # record without its model: skipped
+    _fake_run(tmp_path, "m9_mobilenet_v2", 1.0, 1.0)  # not a custom network
+    assert transfer.best_custom_cnn(tmp_path) == "m2_dropout"
+    _fake_run(tmp_path, "m3_augmentation", None, 0.99)  # no test result yet: ranks below those with one
+    assert transfer.best_custom_cnn(tmp_path) == "m2_dropout"
+
+
+def test_gradcam_side_by_side_on_the_same_photos(tiny_data, tmp_path):
+    _, splits = tiny_data
+    custom = models.build_baseline(3, (32, 32))
+    custom_run = training.fit(custom, data.load_datasets(tiny_data[0], image_size=(32, 32), verbose=False)["training"],
+                              data.load_datasets(tiny_data[0], image_size=(32, 32), verbose=False)["validation"],
+                              name="m1_baseline", epochs=1, models_dir=tmp_path, verbose=0)
+    transfer_model = small_transfer()
+    table, fig = transfer.gradcam_side_by_side(
+        {"custom CNN": custom_run, "MobileNetV2": transfer_model}, files=splits["test"].files[:4],
+        labels=splits["test"].labels[:4], class_names=list(CLASSES), n_figure=3, figures_dir=tmp_path,
+        name="side_by_side",
+    )
+    assert list(table["model"].unique()) == ["custom CNN", "MobileNetV2"] and len(table) == 8
+    assert {"focus", "focus_lift", "predicted_label", "correct"} <= set(table.columns)
+    assert len(fig.axes) == 3 * 3 and (tmp_path / "side_by_side.png").is_file()
+
+
+# --- the ImageNet weights ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base, filename", [
+    ("mobilenet_v2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+    ("vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+])
+def test_offline_without_weights_the_error_names_the_file_and_folder(monkeypatch, tmp_path, base, filename):
+    """KERAS_HOME points to an empty folder and the download fails (no internet): the error says what to put where."""
+    import keras.src.backend.config as keras_config
+    import keras.src.utils.file_utils as file_utils
+
+    home = tmp_path / "keras_home"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(home))  # what Keras reads from KERAS_HOME at import
+
+    def no_internet(*args, **kwargs):
+        raise Exception("URL fetch failure: <urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(file_utils, "get_file", no_internet)
+    with pytest.raises(models.WeightsNotAvailableError) as err:
+        models.build_transfer(base, num_classes=5)
+    message = str(err.value)
+    assert filename in message
+    assert str(home / "models") in message
+    assert "could not be downloaded" in message
+    assert isinstance(err.value, FileNotFoundError)
+
+
+@pytest.fixture
+def imagenet_weights():
+    filename = models.BASES["mobilenet_v2"].weights_filename((224, 224))
+    cached = models.keras_weights_dir() / filename
+    if not cached.is_file():
+        shared = config.SHARED_DIR / "weights" / filename
+        if not shared.is_file():
+            pytest.skip(f"{filename} is neither in {cached.parent} nor in {shared.parent}")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared, cached)
+    return cached
+
+
+def test_imagenet_mobilenet_v2_trains_on_cached_features(imagenet_weights, tmp_path):
+    root = make_dataset(tmp_path / "data", classes=CLASSES, counts={"training": 3, "validation": 2, "test": 1})
+    splits = data.load_datasets(root, image_size=(224, 224), preprocessing="mobilenet_v2", verbose=False)
+    training.seed_everything(0)
+    model = models.build_transfer("mobilenet_v2", len(CLASSES))
+    run = transfer.fit_frozen(model, splits["training"], splits["validation"], name="m9_imagenet", epochs=1,
+                              models_dir=tmp_path, verbose=0)
+    record = json.loads((tmp_path / "m9_imagenet.json").read_text())
+    assert record["settings"]["training_path"] == transfer.FEATURE_PATH
+    assert record["settings"]["image_size"] == [224, 224] and record["settings"]["preprocessing"] == "mobilenet_v2"
+    assert record["params_trainable"] == 1280 * 3 + 3 and record["params_total"] == 2_257_984 + 1280 * 3 + 3
+    extract, _ = transfer.feature_extractor(run.model)
+    features, _ = transfer.extract_features(extract, splits["test"])
+    assert features.shape[1:] == (1280,) and np.abs(features).max() > 0.1  # real ImageNet features
+    head = transfer.build_head(run.model, features.shape[1:])
+    images = np.concatenate([x for x, _ in splits["test"].dataset])
+    np.testing.assert_allclose(head.predict(features, verbose=0), run.model.predict(images, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(run.model.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)

@@ -1,0 +1,389 @@
+"""Transfer learning made fast and measured: cached base features, size and CPU latency, side-by-side Grad-CAM.
+
+With the pre-trained base frozen and no augmentation, every epoch feeds the same photos through the same frozen
+base and gets the same numbers back: almost all of an epoch's time goes into recomputing them. ``fit_frozen``
+computes the base's (pooled) features once for the training and validation photos and trains only the head on
+them: a small Keras model made of the transfer model's own head layers, so it shares their weights. The checkpoint
+and record machinery is ``training.fit``'s, and what it writes to ``models/<name>.keras`` is the *full* network
+(base + head), so evaluation, Grad-CAM and prediction work on it unchanged. With augmentation (every epoch sees
+different pixels) or a base that is being fine-tuned, ``fit_frozen`` uses the normal path (``training.fit`` on the
+full model).
+
+``measure_latency`` times one photo at a time (batch 1) on the CPU, what a toy-sorting robot would do;
+``size_and_speed`` stores that and the model file's size in the run's metrics record (``latency_ms_per_image``,
+``file_bytes``), where ``comparison.compare_runs`` reads them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from . import config, training
+from .models import compile_model, count_params, find_base
+
+FEATURE_PATH = "cached base features"
+IMAGE_PATH = "images"
+_POOLING_LAYERS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Splitting a transfer model into base and head
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class NotCacheable(ValueError):
+    """The model cannot be trained on cached base features (the reason is the message)."""
+
+
+def split_transfer_model(model: keras.Model) -> tuple[keras.Model, list[keras.layers.Layer]]:
+    """The frozen nested base and the head layers after it, for a model shaped like ``models.build_transfer``'s:
+    input -> base -> one chain of plain layers -> output. Raises ``NotCacheable`` with the reason otherwise."""
+    base = find_base(model)
+    if base is None:
+        raise NotCacheable("the model has no nested pre-trained base")
+    if base.trainable and base.trainable_weights:
+        raise NotCacheable(f"the base {base.name!r} is (partly) trainable: its features change while training")
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not layers or layers[0] is not base:
+        raise NotCacheable("the base is not the model's first layer (something runs on the images before it)")
+    head = layers[1:]
+    if not head:
+        raise NotCacheable("the model has no head after the base")
+    if any(isinstance(layer, keras.Model) for layer in head):
+        raise NotCacheable("the head contains a nested model")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise NotCacheable("the model has several inputs or outputs")
+    _check_chain(model, [base, *head])
+    return base, head
+
+
+def _check_chain(model: keras.Model, chain: list[keras.layers.Layer]) -> None:
+    """Each layer of ``chain`` must take exactly the previous one's output (the first: the model's input), and the
+    last one's output must be the model's output: then base features plus head layers are the whole computation."""
+    from .gradcam import _graph, _node
+
+    graph = _graph(model)
+    previous = graph.inputs[0]
+    for layer in chain:
+        try:
+            node = _node(layer, model)
+        except ValueError as err:
+            raise NotCacheable(str(err)) from None
+        inputs, outputs = list(node.input_tensors), list(node.output_tensors)
+        if len(inputs) != 1 or inputs[0] is not previous or len(outputs) != 1:
+            raise NotCacheable(f"the model is not one chain input -> base -> head (at layer {layer.name!r})")
+        previous = outputs[0]
+    if graph.outputs[0] is not previous:
+        raise NotCacheable("the model's output is not the last head layer's")
+
+
+def _head_start(head: list[keras.layers.Layer]) -> int:
+    """How many leading head layers are folded into the cached features (a pooling/flatten layer: no weights)."""
+    return 1 if isinstance(head[0], _POOLING_LAYERS) else 0
+
+
+def feature_extractor(model: keras.Model):
+    """A compiled function images -> cached features: the frozen base (inference mode) plus the head's leading
+    pooling/flatten layer when there is one. Returns (function, head layers that remain to be trained)."""
+    base, head = split_transfer_model(model)
+    start = _head_start(head)
+    pooling = head[:start]
+
+    @tf.function(reduce_retracing=True)
+    def extract(images):
+        x = base(images, training=False)
+        for layer in pooling:
+            x = layer(x)
+        return x
+
+    return extract, head[start:]
+
+
+def build_head(model: keras.Model, feature_shape: Sequence[int]) -> keras.Model:
+    """A Keras model from cached features to the class probabilities, made of ``model``'s own head layers (shared
+    weights: training it trains ``model``'s head), compiled with ``model``'s loss and its optimizer object."""
+    _, remaining = feature_extractor(model)
+    inputs = keras.Input(shape=tuple(int(d) for d in feature_shape), name="base_features")
+    x = inputs
+    for layer in remaining:
+        x = layer(x)
+    head = keras.Model(inputs, x, name=f"{model.name}_head")
+    if getattr(model, "optimizer", None) is None:
+        compile_model(model)
+    # The full model's own optimizer: its state then belongs to the full model too, and is saved with it.
+    head.compile(optimizer=model.optimizer, loss=getattr(model, "loss", None) or "categorical_crossentropy",
+                 metrics=["accuracy"])
+    return head
+
+
+def extract_features(extract, dataset, *, with_labels: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run ``extract`` over a dataset of (images, one-hot labels) batches once: (features, labels) as arrays."""
+    features, labels = [], []
+    for batch in training._dataset_of(dataset):
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        features.append(np.asarray(extract(images)))
+        if with_labels and isinstance(batch, (tuple, list)):
+            labels.append(np.asarray(batch[1]))
+    feats = np.concatenate(features) if features else np.zeros((0,), np.float32)
+    return feats, (np.concatenate(labels) if labels else None)
+
+
+def _first_batch_size(dataset) -> int:
+    for batch in training._dataset_of(dataset).take(1):
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return int(images.shape[0])
+    raise ValueError("the training data is empty")
+
+
+def features_dataset(features: np.ndarray, labels: np.ndarray, *, batch_size: int, shuffle: bool, seed: int):
+    """Cached features as a tf.data pipeline of (features, one-hot labels), reshuffled each epoch when ``shuffle``."""
+    ds = tf.data.Dataset.from_tensor_slices((features.astype(np.float32), labels.astype(np.float32)))
+    if shuffle:
+        ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def fit_frozen(
+    model: keras.Model,
+    train,
+    val,
+    *,
+    name: str,
+    epochs: int = 10,
+    models_dir: str | Path | None = None,
+    augment: bool = False,
+    seed: int = config.SEED,
+    settings: Mapping[str, Any] | None = None,
+    class_names: list[str] | None = None,
+    batch_size: int | None = None,
+    lr_reducer: bool | Mapping[str, Any] = False,
+    verbose: str | int = "auto",
+    **fit_kwargs,
+) -> training.RunResult:
+    """Train a transfer model (``models.build_transfer``) with its base frozen; the best epoch is saved as the full
+    network in ``models/<name>.keras`` with its metrics record, exactly like ``training.fit``.
+
+    When the base is frozen and ``augment`` is False (say whether ``train`` augments: a pipeline cannot tell), the
+    base's features for ``train`` and ``val`` are computed once (one batched pass each) and only the head trains on
+    them, reshuffled every epoch with ``seed``. Otherwise — augmentation on, a base being fine-tuned, or a model
+    not shaped input -> base -> head — it is ``training.fit`` on the full model (the reason is printed).
+    ``batch_size`` defaults to the training pipeline's. The record's settings say which path ran
+    (``training_path``) and, for the feature path, ``feature_extraction_seconds`` holds the one-off extraction time
+    (``seconds`` and ``seconds_per_epoch`` are the epochs' own, as for every run).
+    """
+    settings = dict(settings or {})
+    settings["augment"] = bool(augment)  # what this run did (a model table row's default may say otherwise)
+    names = class_names if class_names is not None else training._class_names(train, None)
+    common = dict(name=name, epochs=epochs, models_dir=models_dir, seed=seed, class_names=names,
+                  lr_reducer=lr_reducer, verbose=verbose, **fit_kwargs)
+
+    reason = None
+    if augment:
+        reason = "augmentation changes the photos every epoch"
+    else:
+        try:
+            split_transfer_model(model)
+        except NotCacheable as err:
+            reason = str(err)
+    if reason is not None:
+        if verbose != 0:
+            print(f"{name}: training on the images ({reason}).")
+        return training.fit(model, train, val, settings={**settings, "training_path": IMAGE_PATH}, **common)
+
+    extract, _ = feature_extractor(model)
+    start = time.perf_counter()
+    train_x, train_y = extract_features(extract, train)
+    val_x, val_y = extract_features(extract, val)
+    extraction_seconds = time.perf_counter() - start
+    if train_y is None or val_y is None:
+        raise ValueError("fit_frozen needs training and validation data with labels")
+
+    head = build_head(model, train_x.shape[1:])
+    batch_size = int(batch_size or _first_batch_size(train))
+    if verbose != 0:
+        print(f"{name}: base features computed once for {len(train_x)} training and {len(val_x)} validation photos "
+              f"in {extraction_seconds:.1f} s (features of shape {tuple(train_x.shape[1:])}); training the head "
+              f"({count_params(head)['trainable']:,} parameters) on them.")
+    result = training.fit(
+        head,
+        features_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed),
+        features_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed),
+        saved_model=model,
+        settings={**settings, "training_path": FEATURE_PATH, "batch_size": settings.get("batch_size", batch_size)},
+        **common,
+    )
+    if result.replaced:
+        result.record = training.update_record(
+            name, models_dir, feature_extraction_seconds=extraction_seconds,
+            feature_shape=[int(d) for d in train_x.shape[1:]],
+        )
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Size and speed
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def measure_latency(model: keras.Model, image_size: Sequence[int] | None = None, *, runs: int = 50, warmup: int = 5,
+                    batch_size: int = 1, seed: int = 0, details: bool = False):
+    """Milliseconds per image for ``model`` on the CPU at ``batch_size`` (1: one photo at a time, as the robot
+    sees them): the median of ``runs`` timed calls of a compiled inference function, after ``warmup`` calls.
+    Preprocessed-range random images of ``image_size`` (default the model's input size). With ``details`` returns a
+    dict (median, p90, min, runs, batch size, CPU threads) instead of the median."""
+    if image_size is None:
+        image_size = model.input_shape[1:3]
+    height, width = (int(s) for s in image_size)
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(-1.0, 1.0, (int(batch_size), height, width, 3)).astype(np.float32)
+    times = []
+    with tf.device("/CPU:0"):
+        inputs = tf.constant(images)
+        predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        for _ in range(max(1, int(warmup))):
+            np.asarray(predict(inputs))
+        for _ in range(max(1, int(runs))):
+            start = time.perf_counter()
+            np.asarray(predict(inputs))
+            times.append((time.perf_counter() - start) * 1000.0 / batch_size)
+    median = float(statistics.median(times))
+    if not details:
+        return median
+    ordered = sorted(times)
+    return {
+        "latency_ms_per_image": median,
+        "latency_ms_p90": float(ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]),
+        "latency_ms_min": float(ordered[0]),
+        "latency_runs": len(times),
+        "latency_batch_size": int(batch_size),
+        "latency_cpu_threads": os.cpu_count(),
+    }
+
+
+def size_and_speed(run, models_dir: str | Path | None = None, *, runs: int = 50, record: bool = True) -> dict:
+    """Model file size and CPU latency per image (batch 1) of a finished run (its name or ``RunResult``), stored in
+    its metrics record (``file_bytes``, ``latency_ms_per_image`` and the latency details) unless ``record=False``.
+    Returns those fields plus ``file_mb``."""
+    name = run if isinstance(run, str) else run.name
+    paths = training.run_paths(name, models_dir)
+    if not paths["model"].is_file():
+        raise FileNotFoundError(f"No model {paths['model']}: train it first.")
+    model = run.model if hasattr(run, "model") else keras.models.load_model(paths["model"])
+    fields = {"file_bytes": paths["model"].stat().st_size, **measure_latency(model, runs=runs, details=True)}
+    if record:
+        training.update_record(name, models_dir, **fields)
+    return {**fields, "file_mb": fields["file_bytes"] / 1e6}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Comparing with the custom networks
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def best_custom_cnn(models_dir: str | Path | None = None, numbers: Sequence[int] = range(1, 9)) -> str | None:
+    """The run name of the best trained custom network (models 1-8 of the write-up's table) in ``models_dir``:
+    highest test accuracy, then validation accuracy. None when none of them has been trained there."""
+    from .comparison import compare_runs
+
+    table = compare_runs(models_dir, numbers=numbers)
+    if table.empty:
+        return None
+    models_dir = Path(models_dir) if models_dir is not None else config.MODELS_DIR
+    table = table[[training.run_paths(n, models_dir)["model"].is_file() for n in table["name"]]]
+    if table.empty:
+        return None
+    ranked = table.assign(
+        _test=pd.to_numeric(table["test_accuracy"], errors="coerce").fillna(-1.0),
+        _val=pd.to_numeric(table["val_accuracy"], errors="coerce").fillna(-1.0),
+    ).sort_values(["_test", "_val"], ascending=False, kind="stable")
+    return str(ranked["name"].iloc[0])
+
+
+def gradcam_side_by_side(
+    runs: Mapping[str, Any],
+    split=None,
+    *,
+    files: Sequence[str | Path] | None = None,
+    labels=None,
+    class_names: Sequence[str] | None = None,
+    n_figure: int = 6,
+    alpha: float = 0.4,
+    name: str = "gradcam_side_by_side",
+    save: bool = True,
+    models_dir: str | Path | None = None,
+    figures_dir: str | Path | None = None,
+):
+    """Grad-CAM of several models on the same photos. ``runs``: {label: run name, RunResult or model}; each model
+    reads the photos at its own size and preprocessing. Returns (table, figure): one table row per photo and model
+    (``model`` column = the label) with the predictions and the object-focus scores, and a figure with one row per
+    photo (the first ``n_figure``): the photo, then each model's overlay titled with its prediction and focus."""
+    from .gradcam import gradcam_table, overlay
+    from .images import load_array
+    from .plots import new_figure, save_figure
+
+    if split is not None and files is None:
+        files, labels = split.files, split.labels
+        class_names = class_names or split.class_names
+    files = [Path(f) for f in files]
+    tables, maps = [], {}
+    for label, run in runs.items():
+        table, heat = gradcam_table(run, files=files, labels=labels, class_names=class_names, return_heatmaps=True,
+                                    models_dir=models_dir)
+        tables.append(table.assign(model=label))
+        maps[label] = heat
+    combined = pd.concat(tables, ignore_index=True)
+    combined.insert(0, "model", combined.pop("model"))
+
+    shown = files[: max(0, int(n_figure))]
+    cols = 1 + len(runs)
+    fig = new_figure(figsize=(2.9 * cols, 3.0 * max(1, len(shown))))
+    axes = np.atleast_2d(fig.subplots(max(1, len(shown)), cols, squeeze=False))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, path in enumerate(shown):
+        photo = load_array(path, (224, 224))
+        axes[r][0].imshow(photo)
+        axes[r][0].set_title(f"{path.parent.name}\n{path.name}", fontsize=8)
+        for c, label in enumerate(runs, start=1):
+            row = combined[(combined["model"] == label)].iloc[r]
+            heat = maps[label][r]
+            axes[r][c].imshow(overlay(load_array(path, heat.shape[:2]), heat, alpha))
+            title = f"{label}: {row['predicted_label']} ({row['predicted_probability']:.2f})"
+            if not np.isnan(row["focus"]):
+                title += f"\nfocus {row['focus']:.2f} ({row['focus_lift']:.1f}x chance)"
+            axes[r][c].set_title(title, fontsize=8, color="black" if row.get("correct", 1) else "crimson")
+    if save:
+        save_figure(fig, name, figures_dir)
+    return combined, fig
+
+
+__all__ = [
+    "FEATURE_PATH",
+    "IMAGE_PATH",
+    "NotCacheable",
+    "best_custom_cnn",
+    "build_head",
+    "extract_features",
+    "feature_extractor",
+    "features_dataset",
+    "fit_frozen",
+    "gradcam_side_by_side",
+    "measure_latency",
+    "size_and_speed",
+    "split_transfer_model",
+]
