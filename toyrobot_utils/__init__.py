@@ -9,9 +9,13 @@ One module per concern, so a notebook reads as a few clear calls:
 - ``default_data``  the built-in, generated toy-photo data set
 - ``models``        one builder per network in the write-up's table, the tuner hypermodel, transfer learning
 - ``training``      fit with best checkpoint, resumable runs, history and metrics records
+- ``transfer``      transfer learning on cached base features; CPU latency and file size
+- ``tuning``        the Keras Tuner search, local or distributed
+- ``comparison``    test results in the run records, and the table that compares runs
 - ``evaluation``    predictions dataframe, accuracy, confusion matrices, per-class accuracy
 - ``gradcam``       Grad-CAM heat-maps, overlays and the object-focus score
 - ``plots``         every figure of the series, saved to figures/ and shown inline
+- ``notebook``      the first cell of every notebook; ``series`` runs them all in order with papermill
 """
 
 import os as _os
