@@ -110,3 +110,21 @@ def clothing5_dir() -> Path:
     if not all((path / split).is_dir() for split in config.SPLITS):
         pytest.skip(f"{path} is not available (../shared is optional)")
     return path
+
+
+@pytest.fixture
+def mobilenet_weights():
+    """The MobileNetV2 ImageNet weights in Keras' cache: copied from ../shared/weights if needed, else skip."""
+    import shutil
+
+    from toyrobot_utils import models
+
+    filename = models.BASES["mobilenet_v2"].weights_filename((224, 224))
+    cached = models.keras_weights_dir() / filename
+    if not cached.is_file():
+        shared = config.SHARED_DIR / "weights" / filename
+        if not shared.is_file():
+            pytest.skip(f"{filename} is neither in {cached.parent} nor in {shared.parent}")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared, cached)
+    return cached

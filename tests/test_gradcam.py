@@ -3,7 +3,6 @@ decides the class — the toy when the toy decides, the background when the back
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from modelling_fixtures import one_hot, planted_task, write_split  # noqa: E402
 
-from toyrobot_utils import config, gradcam, models, training  # noqa: E402
+from toyrobot_utils import default_data, gradcam, models, training  # noqa: E402
 
 SIZE = 48
 CLASSES = ["red_toys", "blue_toys"]
@@ -117,15 +116,14 @@ def test_mask_path_rule(tmp_path):
     image = tmp_path / "data" / "test" / "cars" / "car_001.jpg"
     image.parent.mkdir(parents=True)
     Image.new("RGB", (12, 10)).save(image)
-    assert gradcam._mask_path_fallback(image) == tmp_path / "data" / "masks" / "test" / "cars" / "car_001.png"
-    assert gradcam.load_mask(image) is None and gradcam._load_mask_fallback(image) is None
+    assert default_data.mask_path_for(image) == tmp_path / "data" / "masks" / "test" / "cars" / "car_001.png"
+    assert gradcam.load_mask(image) is None
     mask = np.zeros((10, 12), np.uint8)
     mask[2:5, 3:9] = 255
     (tmp_path / "data" / "masks" / "test" / "cars").mkdir(parents=True)
     Image.fromarray(mask).save(tmp_path / "data" / "masks" / "test" / "cars" / "car_001.png")
-    for loader in (gradcam.load_mask, gradcam._load_mask_fallback):
-        np.testing.assert_array_equal(loader(image), mask)
-        assert loader(image, (20, 24)).shape == (20, 24)
+    np.testing.assert_array_equal(gradcam.load_mask(image), mask)
+    assert gradcam.load_mask(image, (20, 24)).shape == (20, 24)
 
 
 def train_planted(decider, root):
@@ -178,17 +176,6 @@ def test_gradcam_panel_is_saved(object_task, tmp_path):
     assert "actual: red_toys" in fig._suptitle.get_text() and "focus on the toy" in fig._suptitle.get_text()
 
 
-@pytest.fixture
-def mobilenet_weights():
-    filename = models.BASES["mobilenet_v2"].weights_filename((224, 224))
-    cached = models.keras_weights_dir() / filename
-    if not cached.is_file():
-        shared = config.SHARED_DIR / "weights" / filename
-        if not shared.is_file():
-            pytest.skip(f"{filename} is neither in {cached.parent} nor in {shared.parent}")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared, cached)
-    return cached
 
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import make_dataset
-from toyrobot_utils import comparison, config, data, evaluation, gradcam, models, training, transfer
+from toyrobot_utils import comparison, data, evaluation, gradcam, models, training, transfer
 
 SIZE = (96, 96)
 CLASSES = ("bananagrams", "brios", "cars")
@@ -235,20 +235,9 @@ def test_offline_without_weights_the_error_names_the_file_and_folder(monkeypatch
     assert isinstance(err.value, FileNotFoundError)
 
 
-@pytest.fixture
-def imagenet_weights():
-    filename = models.BASES["mobilenet_v2"].weights_filename((224, 224))
-    cached = models.keras_weights_dir() / filename
-    if not cached.is_file():
-        shared = config.SHARED_DIR / "weights" / filename
-        if not shared.is_file():
-            pytest.skip(f"{filename} is neither in {cached.parent} nor in {shared.parent}")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared, cached)
-    return cached
 
 
-def test_imagenet_mobilenet_v2_trains_on_cached_features(imagenet_weights, tmp_path):
+def test_imagenet_mobilenet_v2_trains_on_cached_features(mobilenet_weights, tmp_path):
     root = make_dataset(tmp_path / "data", classes=CLASSES, counts={"training": 3, "validation": 2, "test": 1})
     splits = data.load_datasets(root, image_size=(224, 224), preprocessing="mobilenet_v2", verbose=False)
     training.seed_everything(0)

@@ -211,34 +211,11 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4, colormap
     return cv2.addWeighted(image, 1.0 - alpha, colored, alpha, 0)
 
 
-def _mask_path_fallback(image_path: Path) -> Path:
-    """``<data>/<split>/<class>/<stem>.jpg`` -> ``<data>/masks/<split>/<class>/<stem>.png``."""
-    image_path = Path(image_path)
-    class_dir = image_path.parent
-    split_dir = class_dir.parent
-    return split_dir.parent / "masks" / split_dir.name / class_dir.name / f"{image_path.stem}.png"
-
-
-def _load_mask_fallback(image_path, size=None) -> np.ndarray | None:
-    from PIL import Image
-
-    path = _mask_path_fallback(image_path)
-    if not path.is_file():
-        return None
-    with Image.open(path) as img:
-        img = img.convert("L")
-        if size is not None and img.size != (size[1], size[0]):
-            img = img.resize((size[1], size[0]), Image.Resampling.NEAREST)
-        return np.asarray(img, dtype=np.uint8).copy()
-
-
 def load_mask(image_path, size: tuple[int, int] | None = None) -> np.ndarray | None:
     """The toy's mask for a photo of the built-in data set (uint8, 255 = toy), at ``size`` (height, width);
-    None for photos without one. Uses ``default_data.load_mask`` when that module is there."""
-    try:
-        from .default_data import load_mask as default_load_mask
-    except ImportError:
-        return _load_mask_fallback(image_path, size)
+    None for photos without one (the mask layout is the built-in data set's, see ``default_data``)."""
+    from .default_data import load_mask as default_load_mask
+
     return default_load_mask(image_path, size=size)
 
 
