@@ -32,6 +32,14 @@ SMALL_PARAMETERS = {
 }
 # Notebook-specific extras (only passed to notebooks that declare them in their parameters cell).
 EXTRA_PARAMETERS: dict[str, dict] = {}
+# 09: one epoch per stage (MobileNetV2 at 224 px; the frozen stage trains on cached features), few latency runs.
+EXTRA_PARAMETERS["09"] = {"epochs": 1, "fine_tune_epochs": 1, "gradcam_examples": 4, "latency_runs": 5}
+# 07: a tiny search, 2 trials x 1 execution x 1 epoch of small networks (at most 2 M parameters); 08 trains its winner
+# with the small configuration's epochs (08 reads the search 07 left in build/nbval/models, so 07 must run first).
+# Both at 64 px: a search may well pick a wide first layer, whose convolutions at 128 px would dominate the pass.
+EXTRA_PARAMETERS["07"] = {"max_trials": 2, "executions_per_trial": 1, "epochs": 1, "max_model_size": 2_000_000,
+                          "image_size": 64}
+EXTRA_PARAMETERS["08"] = {"image_size": 64}
 
 
 def series() -> list[Path]:

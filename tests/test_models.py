@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from modelling_fixtures import arrays_dataset, planted_task  # noqa: E402
 
-from toyrobot_utils import config, models  # noqa: E402
+from toyrobot_utils import models  # noqa: E402
 
 WRITEUP_TUNED = {"Input_Conv_Filters": 96, "n_Conv_Layers": 2, "Conv_0_Filters": 64, "Conv_1_Filters": 64,
                  "n_Dense_Layers": 1, "Dense_0_Neurons": 160, "Dropout": True, "Optimizer": "adam"}
@@ -108,6 +107,50 @@ def test_tuner_search_space_is_the_writeups():
     assert isinstance(space["Dropout"], keras_tuner.engine.hyperparameters.Boolean)
 
 
+def test_tuner_declares_every_layer_in_a_conditional_scope():
+    """Per-layer values exist in the space from the first build, active only where the network has the layer."""
+    hp = keras_tuner.HyperParameters()
+    models.ToyHyperModel(num_classes=5, image_size=(64, 64)).build(hp)  # defaults: 0 extra conv layers, 1 dense
+    space = {p.name: p for p in hp.space}
+    for i in range(3):
+        conditions = space[f"Conv_{i}_Filters"].conditions
+        assert [(c.name, list(c.values)) for c in conditions] == [("n_Conv_Layers", list(range(i + 1, 4)))]
+        assert not hp.is_active(f"Conv_{i}_Filters")
+    assert [hp.is_active(f"Dense_{j}_Neurons") for j in range(4)] == [True, False, False, False]
+    assert (space["Conv_2_Filters"].min_value, space["Conv_2_Filters"].max_value) == (32, 256)
+    # a network with every layer uses each layer's own value
+    hp.values.update({"n_Conv_Layers": 3, "Conv_0_Filters": 64, "Conv_1_Filters": 96, "Conv_2_Filters": 128,
+                      "n_Dense_Layers": 2, "Dense_0_Neurons": 160, "Dense_1_Neurons": 192})
+    model = models.ToyHyperModel(num_classes=5, image_size=(64, 64)).build(hp)
+    assert [l.filters for l in model.layers if isinstance(l, keras.layers.Conv2D)] == [32, 64, 96, 128]
+    assert [l.units for l in model.layers if isinstance(l, keras.layers.Dense)] == [160, 192, 5]
+
+
+def test_hypermodel_counts_parameters_without_building():
+    tuned = models.ToyHyperModel(num_classes=6, image_size=(128, 128))
+    assert tuned.param_count(WRITEUP_TUNED) == 2_717_542
+    widest = {"Input_Conv_Filters": 256, "n_Conv_Layers": 0, "n_Dense_Layers": 1, "Dense_0_Neurons": 256}
+    assert tuned.param_count(widest) > 268_000_000  # the draw max_model_size keeps out of a search
+    small = models.ToyHyperModel(num_classes=3, image_size=(48, 40))
+    for values in [WRITEUP_TUNED,
+                   {**WRITEUP_TUNED, "n_Conv_Layers": 3, "Conv_2_Filters": 32, "n_Dense_Layers": 4,
+                    "Dense_1_Neurons": 64, "Dense_2_Neurons": 32, "Dense_3_Neurons": 96, "Dropout": False},
+                   {"Input_Conv_Filters": 32, "n_Conv_Layers": 0, "n_Dense_Layers": 2, "Dense_0_Neurons": 32,
+                    "Dense_1_Neurons": 64, "Dropout": True, "Optimizer": "rmsprop"}]:
+        built = models.build_from_hyperparameters(values, num_classes=3, image_size=(48, 40))
+        assert small.param_count(values) == built.count_params()
+
+
+def test_make_tuner_is_the_tuning_modules_tuner(tmp_path):
+    from toyrobot_utils import tuning
+
+    tuner = models.make_tuner(tmp_path / "tuner", num_classes=2, image_size=(32, 32), max_trials=3,
+                              executions_per_trial=1)
+    assert isinstance(tuner, tuning.TimedRandomSearch)
+    assert tuner.oracle.max_trials == 3 and tuner.oracle.objective.name == "val_accuracy"
+    assert not hasattr(models, "RandomSearch")
+
+
 def test_tuned_network_rebuilds_from_best_values():
     # The write-up's tuned network for its 6 classes: 2,717,542 parameters.
     model = models.build_from_hyperparameters(WRITEUP_TUNED, num_classes=6, image_size=(128, 128))
@@ -135,18 +178,6 @@ def test_tiny_random_search_and_rebuild(tmp_path):
 # --- transfer learning ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def mobilenet_weights():
-    """The MobileNetV2 ImageNet weights in Keras' cache: copied from ../shared/weights if needed, else skip."""
-    filename = models.BASES["mobilenet_v2"].weights_filename((224, 224))
-    cached = models.keras_weights_dir() / filename
-    if not cached.is_file():
-        shared = config.SHARED_DIR / "weights" / filename
-        if not shared.is_file():
-            pytest.skip(f"{filename} is neither in {cached.parent} nor in {shared.parent}")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared, cached)
-    return cached
 
 
 def test_transfer_model_freezes_a_nested_base(mobilenet_weights):

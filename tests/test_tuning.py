@@ -82,6 +82,14 @@ def test_rerun_resumes_and_trains_only_the_missing_trial(searched):
     assert len(tuning.trials_summary(searched.directory)) == 3
 
 
+def test_recorded_settings_guard_a_resume(tiny_data, tmp_path):
+    _, datasets = tiny_data
+    kwargs = dict(directory=tmp_path, max_trials=1, executions_per_trial=1, epochs=1, verbose=0)
+    tuning.run_search(datasets, record_settings={"batch_size": 8, "augment": False}, **kwargs)
+    with pytest.raises(tuning.SettingsMismatchError, match="augment=False .now True."):
+        tuning.run_search(datasets, record_settings={"batch_size": 8, "augment": True}, **kwargs)
+
+
 def test_trials_table_has_ids_status_score_values_and_timing(searched):
     table = searched.table
     for column in ["trial_id", "status", "score", "best_epoch", "Input_Conv_Filters", "n_Conv_Layers",
@@ -92,6 +100,10 @@ def test_trials_table_has_ids_status_score_values_and_timing(searched):
     assert scores == sorted(scores, reverse=True)  # best first
     assert table["score"].between(0, 1).all()
     assert (table["conv_layers"] == table["n_Conv_Layers"] + 1).all()
+    rebuilt = [models.build_from_hyperparameters(tuning.best_hyperparameters(searched.directory, rank=rank),
+                                                 num_classes=3, image_size=SIZE).count_params()
+               for rank in range(len(table))]
+    assert table["params"].tolist() == rebuilt
     # per-layer values of layers a network does not have are blank
     for _, row in table.iterrows():
         for i in range(3):
@@ -136,6 +148,49 @@ def test_best_hyperparameters_rebuild_the_best_network(searched):
         tuning.best_hyperparameters(searched.directory, rank=5)
 
 
+def test_every_trial_samples_the_layers_it_has(tmp_path):
+    """The oracle samples each per-layer value in every trial whose network has that layer (not the default 32 the
+    first time a layer appears) and records no value for layers the network lacks."""
+    tuner = tuning.build_tuner(tmp_path, num_classes=3, image_size=SIZE, max_trials=40, executions_per_trial=1,
+                               seed=3)
+    conditional = {p.name for p in tuner.oracle.get_space().space if p.conditions}
+    assert conditional == {f"Conv_{i}_Filters" for i in range(3)} | {f"Dense_{j}_Neurons" for j in range(4)}
+    used = {}
+    for k in range(30):
+        values = tuner.oracle.create_trial(f"worker{k}").hyperparameters.values
+        convs = {f"Conv_{i}_Filters" for i in range(values["n_Conv_Layers"])}
+        denses = {f"Dense_{j}_Neurons" for j in range(values["n_Dense_Layers"])}
+        assert {n for n in values if n.startswith(("Conv_", "Dense_"))} == convs | denses
+        for name in convs | denses:
+            used.setdefault(name, []).append(values[name])
+    first_uses = [values[0] for name, values in used.items() if name != "Dense_0_Neurons"]
+    assert len(first_uses) >= 4 and set(first_uses) != {32}
+    assert all(len(set(values)) > 1 for values in used.values() if len(values) >= 5)
+
+
+def test_max_model_size_draws_again_instead_of_failing_trials(tmp_path):
+    size = (128, 128)
+    cap = 2_000_000  # most of the space at 128 px: without redrawing, most trials would fail
+    tuner = tuning.build_tuner(tmp_path, num_classes=3, image_size=size, max_trials=20, executions_per_trial=1,
+                               seed=5, max_model_size=cap)
+    hypermodel = models.ToyHyperModel(3, size)
+    counts = [hypermodel.param_count(tuner.oracle.create_trial(f"worker{k}").hyperparameters.values)
+              for k in range(20)]
+    assert max(counts) <= cap and len(set(counts)) > 5
+    uncapped = tuning.build_tuner(tmp_path, "uncapped", num_classes=3, image_size=size, max_trials=20, seed=5)
+    values = [uncapped.oracle.create_trial(f"worker{k}").hyperparameters.values for k in range(20)]
+    assert max(hypermodel.param_count(v) for v in values) > cap  # the cap is what kept them out
+
+
+def test_share_of_the_space_within_a_size_limit():
+    share = tuning.share_within_size(20_000_000, 5, (128, 128), samples=3000)
+    assert share == tuning.share_within_size(20_000_000, 5, (128, 128), samples=3000)  # seeded: the same every time
+    assert 0.55 < share < 0.8  # a third of the raw space is networks with one huge dense layer
+    assert tuning.share_within_size(2_000_000, 5, (128, 128), samples=3000) < share
+    assert tuning.share_within_size(10**12, 5, (128, 128), samples=500) == 1.0
+    assert tuning.share_within_size(1000, 5, (128, 128), samples=500) == 0.0
+
+
 def test_results_of_a_missing_project_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="Run the search first"):
         tuning.trials_summary(tmp_path / "nowhere")
@@ -170,6 +225,7 @@ def test_pilot_search_times_trials_for_the_budget(tiny_data):
     _, datasets = tiny_data
     pilot = tuning.pilot_search(datasets["training"], datasets["validation"], sample_trials=1, epochs=2)
     assert len(pilot) == 1 and pilot["seconds_per_epoch"].iloc[0] > 0
+    assert pilot["params"].iloc[0] > 0  # the pilot records its classes and image size like a search
     budget = tuning.plan_budget(pilot, epochs=5)
     assert budget.max_trials >= 1 and budget.fits
     assert budget.seconds_per_epoch == pytest.approx(pilot["seconds_per_epoch"].iloc[0])

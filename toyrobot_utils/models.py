@@ -291,6 +291,10 @@ class ToyHyperModel(keras_tuner.HyperModel):
 
     Conv layers 1-4 (filters 32-256 step 32, 3x3, each with ReLU and MaxPool), Dense layers 1-4 (32-256 step 32,
     ReLU, each followed by Dropout(0.5) when "Dropout" is on), optimizer Adam or RMSprop.
+
+    Every per-layer hyper-parameter (``Conv_i_Filters``, ``Dense_j_Neurons``) is declared in every build, inside a
+    ``conditional_scope`` of the layer count: it is active (sampled, recorded) only in trials whose network has that
+    layer. Declared only when first used, the first trial with a new layer would get the default 32 filters.
     """
 
     def __init__(self, num_classes: int = 5, image_size: tuple[int, int] = config.IMAGE_SIZE, name: str = "tuned"):
@@ -298,15 +302,44 @@ class ToyHyperModel(keras_tuner.HyperModel):
         self.num_classes = num_classes
         self.image_size = tuple(image_size)
 
+    def param_count(self, values: Mapping[str, Any]) -> int:
+        """Parameters of the network these hyper-parameter values describe, worked out without building it (so a
+        search can skip a draw like one 256-filter conv layer before 256 neurons, 268 M parameters at 128 px,
+        before it allocates gigabytes)."""
+        kwargs = _conv_net_kwargs_from_values(values)
+        height, width = self.image_size
+        channels, total = CHANNELS, 0
+        for filters in kwargs["filters"]:  # 3x3 'same' convolutions, each followed by a 2x2 max-pool
+            total += (9 * channels + 1) * filters
+            channels, height, width = filters, height // 2, width // 2
+        inputs = height * width * channels
+        for units in (*kwargs["dense"], self.num_classes):
+            total += (inputs + 1) * units
+            inputs = units
+        return int(total)
+
+    @staticmethod
+    def _per_layer(hp, count_name: str, template: str, index_name: str) -> dict:
+        """Declare ``template`` for every possible layer, each active only when ``count_name`` says the layer
+        exists; return the values of the layers this trial's network has."""
+        counts = TUNER_SEARCH_SPACE[count_name]
+        possible = list(range(int(counts["min_value"]), int(counts["max_value"]) + 1, int(counts.get("step", 1))))
+        values = {}
+        for index in range(int(counts["max_value"])):
+            name = template.format(**{index_name: index})
+            with hp.conditional_scope(count_name, [n for n in possible if n > index]):
+                value = hp.Int(name, **TUNER_SEARCH_SPACE[template])
+            if value is not None:
+                values[name] = value
+        return values
+
     def build(self, hp):
         space = TUNER_SEARCH_SPACE
         values = {"Input_Conv_Filters": hp.Int("Input_Conv_Filters", **space["Input_Conv_Filters"])}
         values["n_Conv_Layers"] = hp.Int("n_Conv_Layers", **space["n_Conv_Layers"])
-        for i in range(values["n_Conv_Layers"]):
-            values[f"Conv_{i}_Filters"] = hp.Int(f"Conv_{i}_Filters", **space["Conv_{i}_Filters"])
+        values.update(self._per_layer(hp, "n_Conv_Layers", "Conv_{i}_Filters", "i"))
         values["n_Dense_Layers"] = hp.Int("n_Dense_Layers", **space["n_Dense_Layers"])
-        for j in range(values["n_Dense_Layers"]):
-            values[f"Dense_{j}_Neurons"] = hp.Int(f"Dense_{j}_Neurons", **space["Dense_{j}_Neurons"])
+        values.update(self._per_layer(hp, "n_Dense_Layers", "Dense_{j}_Neurons", "j"))
         values["Dropout"] = hp.Boolean("Dropout")
         values["Optimizer"] = hp.Choice("Optimizer", **space["Optimizer"])
         return build_conv_net(self.num_classes, self.image_size, name=self.name,
@@ -331,19 +364,6 @@ def build_from_hyperparameters(
     return build_conv_net(num_classes, image_size, name=name, **_conv_net_kwargs_from_values(values))
 
 
-class RandomSearch(keras_tuner.RandomSearch):
-    """keras_tuner.RandomSearch that does not need TensorBoard installed.
-
-    keras-tuner 1.4.8 imports ``tensorboard`` at the start of every trial on the TensorFlow backend, even when no
-    TensorBoard callback is used, and tensorflow 2.21 no longer installs it: every trial would fail. The import is
-    only needed to patch a TensorBoard callback, so it is skipped when there is none.
-    """
-
-    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        if any(callback.__class__.__name__ == "TensorBoard" for callback in callbacks):
-            super()._configure_tensorboard_dir(callbacks, trial, execution)
-
-
 def make_tuner(
     directory: str | Path,
     project_name: str = "toy-robot-cnn",
@@ -354,18 +374,16 @@ def make_tuner(
     executions_per_trial: int = 2,
     seed: int = config.SEED,
     overwrite: bool = False,
-) -> RandomSearch:
-    """The write-up's RandomSearch (objective val_accuracy, 30 trials x 2 executions). ``overwrite=False`` lets an
-    interrupted search continue from the trials already in ``directory``."""
-    return RandomSearch(
-        hypermodel=ToyHyperModel(num_classes, image_size),
-        objective="val_accuracy",
-        max_trials=max_trials,
-        executions_per_trial=executions_per_trial,
-        seed=seed,
-        directory=str(directory),
-        project_name=project_name,
-        overwrite=overwrite,
+    **kwargs,
+):
+    """The write-up's RandomSearch (objective val_accuracy, 30 trials x 2 executions); ``overwrite=False`` lets an
+    interrupted search continue from the trials already in ``directory``. Kept for convenience: the tuner is built
+    in one place, ``tuning.build_tuner`` (which also takes ``algorithm``, ``epochs``, ``max_model_size`` ...)."""
+    from . import tuning  # tuning imports this module
+
+    return tuning.build_tuner(
+        directory, project_name, num_classes=num_classes, image_size=image_size, max_trials=max_trials,
+        executions_per_trial=executions_per_trial, seed=seed, overwrite=overwrite, **kwargs,
     )
 
 
@@ -589,7 +607,6 @@ __all__ = [
     "BaseSpec",
     "MODEL_TABLE",
     "ModelSpec",
-    "RandomSearch",
     "TUNER_SEARCH_SPACE",
     "ToyHyperModel",
     "WeightsNotAvailableError",

@@ -240,7 +240,61 @@ def gradcam_grid(model, split=None, *, files: Sequence[str | Path] | None = None
     return fig
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# Comparing models
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def accuracy_bars(table: pd.DataFrame, *, name: str = "accuracy_bars", title: str | None = None, save: bool = True,
+                  figures_dir: str | Path | None = None) -> Figure:
+    """Models side by side, from a ``comparison.compare_runs`` table (one row per model): validation and test
+    accuracy as bars with the write-up's figures as black marks, then parameters (millions) and seconds per epoch.
+    Always three panels, whatever the table holds (a model without a value gets no bar)."""
+    fig = new_figure(figsize=(11, 9))
+    ax_acc, ax_params, ax_time = fig.subplots(3, 1, sharex=True, height_ratios=(2, 1, 1))
+    rows = table.reset_index() if len(table) else pd.DataFrame()
+    labels = [str(r.get("name", "")) if str(r.get("model", "")) in ("", str(r.get("name", ""))) else
+              f"{r.get('model')}: {r.get('name', '')}" for _, r in rows.iterrows()]
+    x = np.arange(len(rows))
+
+    def column(key):
+        return pd.to_numeric(rows[key], errors="coerce").to_numpy(dtype=float) if key in rows else np.full(len(rows), np.nan)
+
+    width = 0.38
+    for offset, key, label, color in ((-width / 2, "val_accuracy", "validation (ours)", "tab:blue"),
+                                      (width / 2, "test_accuracy", "test (ours)", "tab:orange")):
+        values = column(key)
+        bars = ax_acc.bar(x + offset, np.nan_to_num(values), width, label=label, color=color)
+        for bar, value in zip(bars, values):
+            if not np.isnan(value):  # inside the bar's top, clear of the write-up's mark
+                ax_acc.annotate(f"{value:.0%}", (bar.get_x() + bar.get_width() / 2, value), xytext=(0, -3),
+                                textcoords="offset points", ha="center", va="top", fontsize=8, color="white")
+        writeup = column(f"writeup_{key}")
+        shown = ~np.isnan(writeup)
+        if shown.any():
+            ax_acc.scatter(x[shown] + offset, writeup[shown], marker="_", s=500, linewidths=2.5, color="black",
+                           zorder=3, label="the write-up's" if key == "val_accuracy" else None)
+    ax_acc.set_ylim(0, 1.05)
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize="small", frameon=False)
+    ax_params.bar(x, np.nan_to_num(column("params")) / 1e6, color="tab:green")
+    ax_params.set_ylabel("parameters (M)")
+    ax_time.bar(x, np.nan_to_num(column("seconds_per_epoch")), color="tab:gray")
+    ax_time.set_ylabel("seconds per epoch")
+    for ax in (ax_acc, ax_params, ax_time):
+        ax.grid(axis="y", alpha=0.3)
+    ax_time.set_xticks(x)
+    ax_time.set_xticklabels(labels, rotation=20, ha="right", fontsize=9)
+    if not len(rows):
+        ax_acc.text(0.5, 0.5, "no finished runs yet", ha="center", va="center", transform=ax_acc.transAxes)
+    fig.suptitle(title or "Models compared: accuracy, size and training time")
+    if save:
+        save_figure(fig, name, figures_dir)
+    return fig
+
+
 __all__ = [
+    "accuracy_bars",
     "augmentation_preview",
     "confusion_heatmap",
     "gradcam_grid",

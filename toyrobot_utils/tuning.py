@@ -41,13 +41,37 @@ from . import config, models
 from .audit import DataSetError
 
 OBJECTIVE = "val_accuracy"
-PROJECT_NAME = "toy-robot-cnn"  # the same default as models.make_tuner
+PROJECT_NAME = "toy-robot-cnn"  # models.make_tuner delegates to build_tuner, with the same default
 ALGORITHMS = ("random", "hyperband")
 # The write-up's search: RandomSearch(max_trials=30, executions_per_trial=2), search(epochs=40).
 WRITEUP_SEARCH = {"max_trials": 30, "executions_per_trial": 2, "epochs": 40}
 TIMING_FILE = "timing.json"
 SETTINGS_FILE = "search_settings.json"  # how the project's trials were trained; a resumed search must match it
 BUDGET_SECONDS = 15 * 60  # what the notebook series can afford on 2 CPU cores
+# Notebook 07's default search, sized to BUDGET_SECONDS from NOTEBOOK_PILOT: one pilot_search (5 random trials x 2
+# epochs, 128 px, batch 32, no augmentation, max_model_size 20 M) on the built-in data set, on 2 CPU cores that
+# other work shared at the time (load average about 4): it got 0.56 of the 2 cores (418 s of CPU in 750 s). Its wall
+# seconds per epoch are scaled by that share to 1.8 busy cores (two free cores, TensorFlow's usual efficiency on
+# two threads). Random search draws small and large networks alike, so the *mean* over the pilot's trials is what
+# a search pays per epoch on average. plan_budget(24.5, overhead_seconds=1.2, epochs=4) fits 9 trials in 15 min;
+# the default takes 8, leaving a minute for building the tuner and the estimate's uncertainty.
+NOTEBOOK_MAX_MODEL_SIZE = 20_000_000  # parameters: 320 MB for weights, gradients and Adam's two moments
+NOTEBOOK_PILOT = {
+    "machine": "2 CPU cores",
+    "data": "the built-in data set: 500 training and 150 validation photos",
+    "image_size": 128,
+    "batch_size": 32,
+    "max_model_size": NOTEBOOK_MAX_MODEL_SIZE,
+    "trials": 5,
+    "epochs": 2,
+    "measured_seconds_per_epoch": 79.0,  # wall clock, mean over the trials, on the shared machine
+    "cores_used": 0.56,  # the pilot's CPU seconds / wall seconds
+    "seconds_per_epoch": 24.5,  # scaled to two free cores: 79.0 x 0.56 / 1.8
+    "min_seconds_per_epoch": 4.4,  # the fastest trial (32 filters in the first layer), scaled the same way
+    "max_seconds_per_epoch": 45.6,  # the slowest (160 filters in the first layer, three more conv layers)
+    "overhead_seconds": 1.2,  # per training: building and tracing the network, scaled the same way
+}
+NOTEBOOK_SEARCH = {"max_trials": 8, "executions_per_trial": 1, "epochs": 4}
 
 # Keras Tuner's distributed mode is configured through these environment variables.
 ENV_TUNER_ID = "KERASTUNER_TUNER_ID"
@@ -66,8 +90,9 @@ MAIN_HYPERPARAMETERS = [
     ("Optimizer", "optimizer"),
 ]
 
-# "Conv_2_Filters" only matters when n_Conv_Layers > 2 (likewise the dense layers). Keras Tuner still samples and
-# records it, so the table blanks such values and best_hyperparameters leaves them out.
+# "Conv_2_Filters" only matters when n_Conv_Layers > 2 (likewise the dense layers). The hypermodel declares it in a
+# conditional scope, so Keras Tuner leaves it out of trials without that layer; projects searched before that (or
+# other hypermodels) may still record it, so the table blanks such values and best_hyperparameters leaves them out.
 _PER_LAYER = [(re.compile(r"^Conv_(\d+)_Filters$"), "n_Conv_Layers"),
               (re.compile(r"^Dense_(\d+)_Neurons$"), "n_Dense_Layers")]
 
@@ -174,12 +199,6 @@ class _TimedTrials:
         self._timing: dict | None = None
         super().__init__(*args, **kwargs)
 
-    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        # keras-tuner 1.4.8 imports tensorboard at every trial, which tensorflow 2.21 no longer installs; the import
-        # only serves to patch a TensorBoard callback (same fix as models.RandomSearch).
-        if any(callback.__class__.__name__ == "TensorBoard" for callback in callbacks):
-            super()._configure_tensorboard_dir(callbacks, trial, execution)
-
     def on_search_begin(self):
         super().on_search_begin()
         if self.log_trials and is_worker():  # data loaded, tuner built: from here on it only waits for the chief
@@ -266,8 +285,12 @@ def build_tuner(
     ``executions_per_trial`` times for ``epochs``, passed later to ``search``). ``"hyperband"`` uses ``epochs`` as
     Hyperband's ``max_epochs`` and decides the number of trials itself (``max_trials`` is ignored); on a resumed
     Hyperband search its stored ``max_epochs`` wins. ``overwrite=False`` (default) reloads an existing project so
-    the search continues from its finished trials. ``max_model_size`` (parameters) fails oversized draws instead of
-    training them: one conv layer of 256 filters before a 256-neuron dense layer is 268 M parameters at 128 px.
+    the search continues from its finished trials. ``max_model_size`` (parameters) keeps oversized networks out of
+    the search: one conv layer of 256 filters before a 256-neuron dense layer is 268 M parameters at 128 px, 4 GB
+    with Adam's state. With a hypermodel that can count its parameters from the values (``ToyHyperModel``) the
+    oracle draws again instead of proposing such a network, so no trial is spent on it (Keras Tuner alone would
+    fail the trial, count it towards ``max_trials``, and stop the search after ``max_consecutive_failed_trials``
+    failures in a row); Keras Tuner's own check stays as a backstop.
     ``keep_checkpoints=False`` deletes each trial's weights after it ends (``get_best_models`` then cannot load
     them; rebuild with ``models.build_from_hyperparameters`` instead). Random search only: Hyperband continues
     trials from their weights.
@@ -299,8 +322,32 @@ def build_tuner(
         log_trials=log_trials,
     )
     if algorithm == "hyperband":
-        return TimedHyperband(max_epochs=int(epochs), factor=hyperband_factor, **common)
-    return TimedRandomSearch(max_trials=int(max_trials), **common)
+        tuner = TimedHyperband(max_epochs=int(epochs), factor=hyperband_factor, **common)
+    else:
+        tuner = TimedRandomSearch(max_trials=int(max_trials), **common)
+    if max_model_size and callable(getattr(hypermodel, "param_count", None)):
+        _redraw_oversized(tuner.oracle, lambda values: hypermodel.param_count(values) <= int(max_model_size))
+    return tuner
+
+
+def _redraw_oversized(oracle, fits, attempts: int = 1000) -> None:
+    """Make ``oracle`` draw random values again until ``fits(values)``: both RandomSearch's and Hyperband's oracles
+    draw through ``_random_values``. Redrawing is deterministic (the oracle's seed state advances with each draw)
+    and skips nothing the search would otherwise have trained. A worker's oracle is the chief's, over the
+    network: nothing to wrap there (the chief wraps its own)."""
+    draw = getattr(oracle, "_random_values", None)
+    if draw is None or is_worker():
+        return
+
+    def random_values_that_fit():
+        values = None
+        for _ in range(attempts):
+            values = draw()
+            if values is None or fits(values):
+                return values
+        return values  # nothing fitted: Keras Tuner's max_model_size check fails this one
+
+    oracle._random_values = random_values_that_fit
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -373,6 +420,7 @@ def run_search(
     callbacks=None,
     verbose="auto",
     log_trials: bool = False,
+    record_settings: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """The write-up's search in one call: ``run_search("data")`` is RandomSearch, 30 trials x 2 executions x 40
     epochs, objective val_accuracy, results in ``models/tuner/toy-robot-cnn``.
@@ -382,6 +430,8 @@ def run_search(
     write-up's tuning code (its text says the augmentation pipeline; pass True for that). Calling it again with the
     same ``directory`` and ``project_name`` resumes: finished trials are kept, an interrupted one is redone, and a
     larger ``max_trials`` adds only the missing trials. See ``build_tuner`` for the other arguments.
+    ``record_settings``: more settings the finished trials depend on, checked on resume like the others (with
+    ``data`` given as datasets, e.g. ``{"batch_size": 32, "augment": False}``: the pipeline's, unknown here).
     """
     from .data import load_datasets
     from .training import seed_everything
@@ -407,6 +457,7 @@ def run_search(
                 "image_size": list(image_size), "class_names": class_names}
     if not isinstance(data, Mapping):  # known only when the pipeline is built here
         settings.update(batch_size=int(batch_size), augment=bool(augment))
+    settings.update(record_settings or {})
     _check_settings(Path(tuner.project_dir), settings)
     trials_run = search(tuner, train, val, epochs=epochs, callbacks=callbacks, verbose=verbose)
     return SearchResult(tuner, trials_run, time.perf_counter() - started)
@@ -528,10 +579,19 @@ def _sorted_trials(trials: list[dict], direction: str) -> list[dict]:
     return sorted(trials, key=key)
 
 
+def _param_counter(project: Path):
+    """A hypermodel with the search's classes and image size (from its settings file), to count parameters."""
+    settings = _read_json(project / SETTINGS_FILE) or {}
+    if not settings.get("image_size") or not settings.get("class_names"):
+        return None
+    return models.ToyHyperModel(len(settings["class_names"]), tuple(settings["image_size"]))
+
+
 def trials_summary(source=None, project_name: str = PROJECT_NAME, *, objective: str = OBJECTIVE) -> pd.DataFrame:
     """One row per trial, best first: ``trial_id``, ``status``, ``score`` (the objective, val_accuracy averaged over
     executions), ``best_epoch``, one column per hyper-parameter (blank where the network has no such layer),
-    ``conv_layers`` (all conv layers: 1 + n_Conv_Layers), and the timing ``tuner_id``, ``seconds``, ``epochs``,
+    ``conv_layers`` (all conv layers: 1 + n_Conv_Layers), ``params`` (the network's parameters; blank when the
+    project does not record its classes and image size), and the timing ``tuner_id``, ``seconds``, ``epochs``,
     ``executions``, ``seconds_per_epoch`` (steady state), ``overhead_seconds`` (per execution: build, tracing,
     saving), ``started``, ``ended`` (UTC).
 
@@ -542,6 +602,7 @@ def trials_summary(source=None, project_name: str = PROJECT_NAME, *, objective: 
     trials = _load_trials(project)
     direction = _direction(trials, objective)
     order = _hyperparameter_order()
+    counter = _param_counter(project)
     rows, extra_names = [], []
     for trial in _sorted_trials(trials, direction):
         values = dict((trial.get("hyperparameters") or {}).get("values") or {})
@@ -559,12 +620,17 @@ def trials_summary(source=None, project_name: str = PROJECT_NAME, *, objective: 
             row[name] = active.get(name, value if name.startswith("tuner/") else None)
         if "n_Conv_Layers" in values:
             row["conv_layers"] = int(values["n_Conv_Layers"]) + 1
+        if counter is not None:
+            try:
+                row["params"] = counter.param_count(active)
+            except (KeyError, TypeError, ValueError):  # values of another search space
+                pass
         row.update(_timing_columns(_read_json(trial["_dir"] / TIMING_FILE)))
         rows.append(row)
     hp_columns = [name for name in order if any(name in row for row in rows)] + sorted(extra_names)
-    columns = BASE_COLUMNS + hp_columns + ["conv_layers"] + TIMING_COLUMNS
+    columns = BASE_COLUMNS + hp_columns + ["conv_layers", "params"] + TIMING_COLUMNS
     table = pd.DataFrame(rows, columns=columns)
-    for name in hp_columns + ["conv_layers", "best_epoch", "epochs", "executions"]:
+    for name in hp_columns + ["conv_layers", "params", "best_epoch", "epochs", "executions"]:
         # from the raw values: pandas would already have turned ints with gaps into floats
         table[name] = _typed(pd.Series([row.get(name) for row in rows], dtype=object, index=table.index))
     table["score"] = pd.to_numeric(table["score"], errors="coerce").astype(float)
@@ -764,6 +830,33 @@ def plan_budget(
                   float(budget_seconds), workers)
 
 
+def share_within_size(max_model_size: int, num_classes: int = len(config.DEFAULT_CLASSES),
+                      image_size: tuple[int, int] = config.IMAGE_SIZE, *, samples: int = 20_000,
+                      seed: int = 0) -> float:
+    """The share of the search space's networks (drawn as random search draws them: each active value uniformly)
+    that have at most ``max_model_size`` parameters; a seeded Monte Carlo estimate, so the same every time."""
+    space = models.TUNER_SEARCH_SPACE
+    counter = models.ToyHyperModel(num_classes, tuple(image_size))
+    rng = np.random.default_rng(seed)
+    samples = int(samples)
+
+    def draws(key, columns=1):
+        spec = space[key]
+        values = np.arange(spec["min_value"], spec["max_value"] + 1, spec.get("step", 1))
+        return values[rng.integers(0, len(values), size=(samples, columns))].tolist()
+
+    n_conv, n_dense = space["n_Conv_Layers"]["max_value"], space["n_Dense_Layers"]["max_value"]
+    first, convs, denses = draws("Input_Conv_Filters"), draws("n_Conv_Layers"), draws("n_Dense_Layers")
+    conv_filters, dense_units = draws("Conv_{i}_Filters", n_conv), draws("Dense_{j}_Neurons", n_dense)
+    fits = 0
+    for k in range(samples):
+        values = {"Input_Conv_Filters": first[k][0], "n_Conv_Layers": convs[k][0], "n_Dense_Layers": denses[k][0]}
+        values.update({f"Conv_{i}_Filters": conv_filters[k][i] for i in range(convs[k][0])})
+        values.update({f"Dense_{j}_Neurons": dense_units[k][j] for j in range(denses[k][0])})
+        fits += counter.param_count(values) <= max_model_size
+    return fits / int(samples)
+
+
 def pilot_search(train, val, *, sample_trials: int = 3, epochs: int = 2, image_size: tuple[int, int] | None = None,
                  seed: int = config.SEED + 1, max_model_size: int | None = None,
                  directory: str | Path | None = None, verbose=0) -> pd.DataFrame:
@@ -782,6 +875,8 @@ def pilot_search(train, val, *, sample_trials: int = 3, epochs: int = 2, image_s
             tuner = build_tuner(folder, "pilot", num_classes=num_classes, image_size=image_size,
                                 max_trials=sample_trials, executions_per_trial=1, epochs=epochs, seed=seed,
                                 overwrite=True, max_model_size=max_model_size, keep_checkpoints=False)
+            _check_settings(Path(tuner.project_dir), {"epochs": int(epochs), "executions_per_trial": 1,
+                                                      "image_size": list(image_size), "class_names": class_names})
             search(tuner, train, val, epochs=epochs, verbose=verbose)
         return trials_summary(tuner)
     finally:
@@ -968,7 +1063,11 @@ def _oracle_timeout(seconds: float | None) -> Iterator[None]:
 
 __all__ = [
     "ALGORITHMS",
+    "BUDGET_SECONDS",
     "Budget",
+    "NOTEBOOK_MAX_MODEL_SIZE",
+    "NOTEBOOK_PILOT",
+    "NOTEBOOK_SEARCH",
     "OBJECTIVE",
     "PROJECT_NAME",
     "SearchResult",
@@ -988,6 +1087,7 @@ __all__ = [
     "plot_search",
     "run_search",
     "search",
+    "share_within_size",
     "timing_summary",
     "trials_summary",
 ]
