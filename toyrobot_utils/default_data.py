@@ -440,15 +440,12 @@ def load_mask(image_path: str | Path, size: tuple[int, int] | None = None) -> np
 def collage(data_dir: str | Path = config.DATA_DIR, per_class: int = 6,
             path: str | Path | None = config.FIGURES_DIR / "default_data_collage.png", split: str = "training"):
     """A grid of sample photos, one row per class (labelled), saved to ``path`` (None: not saved)."""
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import new_figure  # a plain Figure: no pyplot state, works headless and inline alike
 
     data_dir = Path(data_dir)
     classes = sorted(p.name for p in (data_dir / split).iterdir() if p.is_dir())
-    fig, axes = plt.subplots(len(classes), per_class, figsize=(2.2 * per_class, 2.2 * len(classes)), squeeze=False)
+    fig = new_figure(figsize=(2.2 * per_class, 2.2 * len(classes)), layout="tight")
+    axes = fig.subplots(len(classes), per_class, squeeze=False)
     for r, cls in enumerate(classes):
         files = sorted(f for f in (data_dir / split / cls).iterdir() if f.suffix.lower() in config.IMAGE_EXTENSIONS)
         for c in range(per_class):
@@ -464,7 +461,6 @@ def collage(data_dir: str | Path = config.DATA_DIR, per_class: int = 6,
                 ax.axis("off")
         axes[r][0].set_ylabel(cls, fontsize=12)
     fig.suptitle(f"{data_dir.name}/{split}: {per_class} samples per class", fontsize=13)
-    fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=90)
