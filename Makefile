@@ -29,7 +29,7 @@ weights:
 	fi
 
 data: setup
-	$(PY) -m toyrobot_utils make-data
+	$(PY) -m toyrobot_utils make-data --if-empty
 
 run: data
 	$(PY) -m toyrobot_utils run-series

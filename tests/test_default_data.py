@@ -185,3 +185,27 @@ def test_toy_identities_differ_between_splits():
         test = [repr(dd.make_identity(cls, "test", k, 0)) for k in range(dd.POOL_SIZES[cls]["test"])]
         assert not set(train) & set(test), cls
     assert not set(dd._split_letters(0, "training")) & set(dd._split_letters(0, "test"))
+
+
+def test_an_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "README.md").write_text("readme\n")
+    real = dd._render_task
+    calls = []
+
+    def failing(task):
+        calls.append(task)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C half way
+        return real(task)
+
+    monkeypatch.setattr(dd, "_render_task", failing)
+    with pytest.raises(KeyboardInterrupt):
+        dd.generate(data, counts={"training": 1}, size_scale=0.3, workers=1)
+    assert not dd.has_photos(data)
+    assert sorted(p.name for p in data.iterdir()) == ["README.md"]
+    assert not list(tmp_path.glob(".data.generating-*"))
+    monkeypatch.setattr(dd, "_render_task", real)
+    dd.generate(data, counts={"training": 1}, size_scale=0.3, workers=1)  # and the next run just works
+    assert dd.read_marker(data) is not None

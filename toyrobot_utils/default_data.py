@@ -149,7 +149,7 @@ def _rotate_parts(parts, degrees):
 def render(cls: str, split: str, index: int, seed: int, knobs: Knobs, size_scale: float = 1.0):
     """Draw one photo; returns (uint8 RGB image, uint8 mask 0/255, manifest fields)."""
     rng = _rng(seed, SPLIT_IDS[split], _crc(cls), index)
-    long_side = rng.uniform(380, 560) * size_scale
+    long_side = rng.uniform(380, 560) * size_scale  # phone photos, pre-shrunk: training uses 128 or 224 px
     aspect = ASPECTS[rng.integers(len(ASPECTS))]
     w, h = (int(long_side), int(long_side / aspect)) if aspect >= 1 else (int(long_side * aspect), int(long_side))
     short = min(w, h)
@@ -387,9 +387,8 @@ def generate(data_dir: str | Path = config.DATA_DIR, *, seed: int = 0, counts: d
         if workers > 1 and len(tasks) > 8:
             import multiprocessing as mp
 
-            # fork is fastest, but forking a process that runs TensorFlow's thread pools (a notebook) can hang
-            method = "spawn" if "tensorflow" in sys.modules or os.name != "posix" else "fork"
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_worker_init) as pool:
+            # spawn, not fork: forking a process whose OpenCV or TensorFlow thread pools are running can hang
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
                 for row in pool.map(_render_task, tasks, chunksize=8):
                     rows.append(row)
                     if progress and len(rows) % 100 == 0:
