@@ -54,3 +54,8 @@ def _inline_figures() -> None:
     shell = get_ipython()
     if shell is not None and hasattr(shell, "run_line_magic"):
         shell.run_line_magic("matplotlib", "inline")
+        # Most figures here are photo grids and Grad-CAM overlays: JPEG keeps a committed notebook a few MB, where
+        # PNG would make it several times larger. The PNGs saved to figures/ are unaffected.
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("jpeg")
