@@ -110,7 +110,9 @@ def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | 
             "params": record.get("params_total"),
             "trainable_params": record.get("params_trainable"),
             "file_mb": round(record["file_bytes"] / 1e6, 2) if record.get("file_bytes") else None,
-            "train_seconds": round(record["seconds"], 1) if record.get("seconds") is not None else None,
+            # a head trained on cached base features (notebook 09) also paid for extracting them once
+            "train_seconds": round(record["seconds"] + (record.get("feature_extraction_seconds") or 0), 1)
+            if record.get("seconds") is not None else None,
             "seconds_per_epoch": round(record["seconds_per_epoch"], 2) if record.get("seconds_per_epoch") else None,
             "latency_ms": record.get("latency_ms_per_image"),
         })
@@ -188,6 +190,26 @@ def focus_summary(cams: dict[str, pd.DataFrame], *, toy: float = 2.0, surroundin
                           "mostly at the surroundings" if lift < surroundings else "partly at the toy")
         rows[label] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """``series_table`` as a GitHub markdown table (ours beside the write-up's, then size and speed): notebook 10
+    prints it and the README carries that output verbatim (tests/test_readme.py checks they agree)."""
+    def pct(value):
+        return "–" if value is None or pd.isna(value) else f"{value:.1%}"
+
+    def num(value, fmt, unit=""):
+        return "–" if value is None or pd.isna(value) else f"{value:{fmt}}{unit}"
+
+    lines = ["| model | what changed | validation | test | write-up validation | write-up test | parameters | file "
+             "| training | CPU latency / photo |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for label, row in table.iterrows():
+        lines.append(" | ".join([
+            f"| {label}", str(row.get("changes", "")).replace("|", "/"), pct(row.get("val_accuracy")),
+            pct(row.get("test_accuracy")), pct(row.get("writeup_val_accuracy")), pct(row.get("writeup_test_accuracy")),
+            num(row.get("params"), ",.0f"), num(row.get("file_mb"), ".1f", " MB"),
+            num(row.get("train_seconds"), ".0f", " s"), num(row.get("latency_ms"), ".1f", " ms") + " |"]))
+    return "\n".join(lines)
 
 
 def _gap(record: dict) -> float | None:
