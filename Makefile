@@ -50,8 +50,10 @@ unit: setup
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg --nbval-cell-timeout 1800
 
-test: setup
-	$(PY) -m pytest
+# The unit tests include the JupyterLab browser test (tests/browser, about 1.5 min): `browser` installs Chromium
+# and TOYROBOT_REQUIRE_BROWSER=1 makes a missing browser a failure here, not a skip.
+test: setup browser
+	TOYROBOT_REQUIRE_BROWSER=1 $(PY) -m pytest
 	$(PY) tests/notebook_regression.py prepare
 	$(PY) -m pytest $(NBVAL) tests/notebooks
 
