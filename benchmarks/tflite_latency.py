@@ -1,10 +1,10 @@
 """Keras vs TensorFlow Lite float32 / float16 / int8 for the robot: file size, test accuracy and CPU latency per photo
 at one thread, side by side in one run, for every trained model (or one).
 
-    .venv/bin/python benchmarks/tflite_latency.py [--model NAME] [--models-dir models] [--data-dir data]
+    .venv/bin/python benchmarks/tflite_latency.py [--model NAME ...] [--models-dir models] [--data-dir data]
         [--runs 50] [--out-dir DIR] [--quick] [--results PATH | --no-write]
 
-For each model with a run record in ``--models-dir`` (``robot.trained_models``; ``--model`` picks one), the script
+For each model with a run record in ``--models-dir`` (``robot.trained_models``; ``--model`` picks some), the script
 exports the three .tflite files (``export.export_tflite``: beside the model unless ``--out-dir``; int8 is full-integer,
 calibrated on training photos of ``--data-dir``), then measures every format on the same preprocessed test photos
 (``export.compare_formats``): accuracy, its change against the Keras model measured in this run, the share of photos
@@ -94,7 +94,8 @@ def _pct(value) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="one run name (default: every model with a record in --models-dir)")
+    parser.add_argument("--model", action="append",
+                        help="a run name; repeat for several (default: every model with a record in --models-dir)")
     parser.add_argument("--models-dir", type=Path, default=config.MODELS_DIR)
     parser.add_argument("--data-dir", type=Path, default=config.DATA_DIR)
     parser.add_argument("--out-dir", type=Path, help="where the .tflite files go (default: beside each model)")
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
 
     if args.model:
-        names = [args.model]
+        names = list(args.model)
     else:
         available = robot.trained_models(args.models_dir)
         names = list(available["name"])
