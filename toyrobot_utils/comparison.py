@@ -15,7 +15,8 @@ import pandas as pd
 
 from . import config
 from .models import MODEL_TABLE
-from .training import _atomic_write_text, load_record, run_paths, update_record
+from .files import atomic_write_text
+from .training import load_record, run_paths, update_record
 
 # Runs of the series outside the write-up's numbered table: notebook 08's tuned network and notebook 09's fine-tuned
 # MobileNetV2 (their notebooks' default model names).
@@ -35,7 +36,7 @@ def save_test_results(run, results: dict, models_dir: str | Path | None = None) 
     per_class = results["per_class"]["accuracy"]
     path = predictions_path(name, models_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, results["df"].to_csv(index=False))
+    atomic_write_text(path, results["df"].to_csv(index=False))
     return update_record(
         name,
         models_dir,

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from . import config
+from .files import atomic_write_bytes, atomic_write_text
 from .robot import ModelChoice, RobotError, _number, choose_model, load_model
 
 VARIANTS = ("float32", "float16", "int8")
@@ -71,22 +72,6 @@ def tflite_paths(name: str, out_dir: str | Path, variants: Sequence[str] = VARIA
 
 def manifest_path(name: str, out_dir: str | Path) -> Path:
     return Path(out_dir) / f"{name}.tflite.json"
-
-
-def _atomic_write_bytes(path: Path, content: bytes) -> None:
-    """Temporary file + fsync + ``os.replace``: a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -200,7 +185,7 @@ def export_tflite(model: str | Path | None = None, *, models_dir: str | Path | N
         resolved.model.export(saved, format="tf_saved_model", verbose=False)
         for variant in variants:
             start = time.perf_counter()
-            _atomic_write_bytes(paths[variant], convert(saved, variant, representative))
+            atomic_write_bytes(paths[variant], convert(saved, variant, representative))
             seconds[variant] = time.perf_counter() - start
     files = {}
     for variant, path in paths.items():
@@ -220,9 +205,8 @@ def export_tflite(model: str | Path | None = None, *, models_dir: str | Path | N
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
     }
-    from .training import _atomic_write_text
 
-    _atomic_write_text(manifest_path(choice.name, out_dir), json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(manifest_path(choice.name, out_dir), json.dumps(manifest, indent=2) + "\n")
     return {"name": choice.name, "paths": paths, "manifest": manifest_path(choice.name, out_dir), "seconds": seconds,
             "calibration_images": 0 if representative is None else int(len(representative))}
 

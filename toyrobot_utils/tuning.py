@@ -39,6 +39,7 @@ import pandas as pd
 
 from . import config, models
 from .audit import DataSetError
+from .files import UMASK, atomic_write_text, temporary_path
 
 OBJECTIVE = "val_accuracy"
 PROJECT_NAME = "toy-robot-cnn"  # models.make_tuner delegates to build_tuner, with the same default
@@ -103,25 +104,7 @@ def _now() -> str:
 
 def _write_json_atomic(path: Path, data: Mapping) -> None:
     """Readers (a notebook polling a distributed search) never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide the file from other users of a shared folder
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 class SettingsMismatchError(ValueError):
@@ -134,10 +117,9 @@ def _check_settings(project_dir: Path, settings: Mapping[str, Any]) -> None:
     settings = json.loads(json.dumps(dict(settings)))  # tuples -> lists, as stored
     path = Path(project_dir) / SETTINGS_FILE
     if not path.is_file():
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(settings, fh, indent=2)
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        tmp = temporary_path(path)
+        tmp.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+        os.chmod(tmp, 0o666 & ~UMASK)
         try:
             os.link(tmp, path)  # atomic "create if absent": when chief and workers start together, one wins
         except FileExistsError:
