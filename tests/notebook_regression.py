@@ -40,6 +40,8 @@ EXTRA_PARAMETERS["09"] = {"epochs": 1, "fine_tune_epochs": 1, "gradcam_examples"
 EXTRA_PARAMETERS["07"] = {"max_trials": 2, "executions_per_trial": 1, "epochs": 1, "max_model_size": 2_000_000,
                           "image_size": 64}
 EXTRA_PARAMETERS["08"] = {"image_size": 64}
+# 10: reads what 02-09 left in build/nbval/models; few latency runs and Grad-CAM photos.
+EXTRA_PARAMETERS["10"] = {"latency_runs": 3, "gradcam_photos": 3}
 
 
 def series() -> list[Path]:

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from modelling_fixtures import one_hot, planted_task, write_split  # noqa: E402
+from modelling_fixtures import one_hot, planted_task, tiny_gap_model, write_split  # noqa: E402
 
 from toyrobot_utils import default_data, gradcam, models, training  # noqa: E402
 
@@ -195,3 +195,11 @@ def test_gradcam_through_the_mobilenet_v2_base(mobilenet_weights, tmp_path):
     model.save(tmp_path / "transfer.keras")
     loaded = keras.models.load_model(tmp_path / "transfer.keras")
     np.testing.assert_allclose(gradcam.gradcam_heatmap(loaded, batch), heat, atol=1e-5)
+
+
+def test_heatmap_grid_is_the_read_layers_resolution():
+    model = tiny_gap_model(classes=2, size=48)
+    assert gradcam.heatmap_grid(model) == (24, 24)  # conv_b, after one 2x2 pooling of 48 px
+    assert gradcam.heatmap_grid(model, "conv_a") == (48, 48)
+    nested = keras.Sequential([keras.Input((48, 48, 3)), model])
+    assert gradcam.heatmap_grid(nested) == (24, 24)

@@ -224,3 +224,17 @@ def test_a_killed_run_resumes_from_the_last_finished_epoch(tmp_path):
     # epochs 4 and 5 (0.7, 0.8) were worse than the restored best (0.9): the file is still epoch 2's model
     assert digest(paths["model"]) == best_after_kill
     assert not paths["backup"].exists()
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    """Temporary files are created 0600; a published model, record or table must be readable like any new file."""
+    from toyrobot_utils import files
+
+    files.atomic_write_text(tmp_path / "record.json", "{}")
+    tmp = files.temporary_path(tmp_path / "model.keras")
+    tmp.write_bytes(b"model")
+    files.publish(tmp, tmp_path / "model.keras")
+    expected = 0o666 & ~files.UMASK
+    for name in ("record.json", "model.keras"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "record.json"]  # no temporary left

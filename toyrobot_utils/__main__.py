@@ -15,6 +15,9 @@ COMMANDS = {
     "audit": ("toyrobot_utils.audit", "cli", "check a data folder and print what is wrong with it"),
     "tune": ("toyrobot_utils.tuning", "cli", "Keras Tuner search: standalone, or chief/worker of a distributed search"),
     "run-series": ("toyrobot_utils.series", "cli", "execute the notebooks in order with papermill (outputs kept)"),
+    "predict": ("toyrobot_utils.robot", "predict_cli", "print the predicted toy class and probability of photos"),
+    "sort": ("toyrobot_utils.robot", "sort_cli", "copy (or --move) photos into one bin per class, unsure/ if unsure"),
+    "export-tflite": ("toyrobot_utils.export", "cli", "export a trained model to TensorFlow Lite float32/float16/int8"),
 }
 
 
@@ -22,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: python -m toyrobot_utils <command> [options]\n\ncommands:")
+        width = max(map(len, COMMANDS)) + 1
         for name, (_, _, text) in COMMANDS.items():
-            print(f"  {name:<12} {text}")
+            print(f"  {name:<{width}} {text}")
         if argv and argv[0] not in ("-h", "--help"):
             print(f"\nunknown command: {argv[0]}", file=sys.stderr)
             return 2

@@ -304,6 +304,15 @@ def _looks_like_text(path: Path) -> bool:
     return printable / len(head) > 0.95
 
 
+def check_photo(path: str | Path, image_size: tuple[int, int]) -> tuple[np.ndarray | None, str]:
+    """One photo outside a data folder (the robot's ``predict``/``sort``): (uint8 array at ``image_size``, "") or
+    (None, the audit's reason it cannot be used), with the same checks and wording as a data-set audit."""
+    result = _inspect(Path(path), True, tuple(image_size), False)
+    if result.problem:  # "ignored" is the audit's verdict for a data folder; for a single photo it just fails
+        return None, result.problem.removesuffix("; ignored")
+    return result.array, ""
+
+
 def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool) -> _FileResult:
     """Decide whether the pipeline may read ``path``; decode it once (verifying every byte) if so."""
     name, ext = path.name, path.suffix.lower()

@@ -1,6 +1,8 @@
 """Comparing runs: test results are added to each run's metrics record, and every record becomes a table row.
 
-The notebooks never type a number in: notebooks 03-09 and the results notebook read these records back.
+The notebooks never type a number in: notebooks 03-09 and the results notebook read these records back. Each run's
+test predictions are kept beside its record (``models/<name>_test_predictions.csv``), so notebook 10 can draw every
+model's confusion matrix without loading a single network.
 """
 
 from __future__ import annotations
@@ -13,13 +15,28 @@ import pandas as pd
 
 from . import config
 from .models import MODEL_TABLE
-from .training import load_record, update_record
+from .files import atomic_write_text
+from .training import load_record, run_paths, update_record
+
+# Runs of the series outside the write-up's numbered table: notebook 08's tuned network and notebook 09's fine-tuned
+# MobileNetV2 (their notebooks' default model names).
+SERIES_EXTRAS = ("tuned", "m9_mobilenet_v2_finetune")
+EXTRA_LABELS = {"tuned": "tuned (08)", "m9_mobilenet_v2_finetune": "9 fine-tuned"}
+
+
+def predictions_path(name: str, models_dir: str | Path | None = None) -> Path:
+    """Where a run's test predictions dataframe is kept: next to its model and record."""
+    return run_paths(name, models_dir)["model"].with_name(f"{name}_test_predictions.csv")
 
 
 def save_test_results(run, results: dict, models_dir: str | Path | None = None) -> dict:
-    """Store ``evaluation.evaluate``'s test accuracy and per-class accuracy in the run's record; returns the record."""
+    """Store ``evaluation.evaluate``'s test accuracy and per-class accuracy in the run's record and its predictions
+    dataframe in ``predictions_path``; returns the record."""
     name = run if isinstance(run, str) else run.name
     per_class = results["per_class"]["accuracy"]
+    path = predictions_path(name, models_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, results["df"].to_csv(index=False))
     return update_record(
         name,
         models_dir,
@@ -28,6 +45,37 @@ def save_test_results(run, results: dict, models_dir: str | Path | None = None) 
         per_class_test_accuracy={str(k): float(v) for k, v in per_class.items()},
         test_evaluated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def load_test_predictions(name: str, models_dir: str | Path | None = None) -> pd.DataFrame:
+    """A run's stored test predictions (the write-up's predictions dataframe), with its class order in
+    ``df.attrs["class_names"]``. FileNotFoundError when the run was never evaluated with ``save_test_results``."""
+    path = predictions_path(name, models_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"No test predictions for {name} ({path}): evaluate it on the test split and "
+                                "store them with comparison.save_test_results (its notebook does).")
+    df = pd.read_csv(path)
+    try:
+        df.attrs["class_names"] = list(load_record(name, models_dir).get("class_names") or [])
+    except FileNotFoundError:
+        pass
+    if not df.attrs.get("class_names"):
+        df.attrs["class_names"] = sorted(set(df["actual_label"]) | set(df["predicted_label"]))
+    return df
+
+
+def ensure_test_predictions(name: str, models_dir: str | Path | None = None, data_dir: str | Path | None = None
+                            ) -> tuple[pd.DataFrame, bool]:
+    """The run's test predictions, computed from its saved model (and stored) when they were not kept yet — runs
+    from before predictions were stored, or a record without test results. Returns (predictions, computed_now)."""
+    record = load_record(name, models_dir)
+    if record.get("test_accuracy") is not None and predictions_path(name, models_dir).is_file():
+        return load_test_predictions(name, models_dir), False
+    from .evaluation import evaluate
+
+    results = evaluate(name, "test", models_dir=models_dir, data_dir=data_dir)
+    save_test_results(name, results, models_dir=models_dir)
+    return load_test_predictions(name, models_dir), True
 
 
 def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | None = None,
@@ -63,7 +111,9 @@ def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | 
             "params": record.get("params_total"),
             "trainable_params": record.get("params_trainable"),
             "file_mb": round(record["file_bytes"] / 1e6, 2) if record.get("file_bytes") else None,
-            "train_seconds": round(record["seconds"], 1) if record.get("seconds") is not None else None,
+            # a head trained on cached base features (notebook 09) also paid for extracting them once
+            "train_seconds": round(record["seconds"] + (record.get("feature_extraction_seconds") or 0), 1)
+            if record.get("seconds") is not None else None,
             "seconds_per_epoch": round(record["seconds_per_epoch"], 2) if record.get("seconds_per_epoch") else None,
             "latency_ms": record.get("latency_ms_per_image"),
         })
@@ -86,6 +136,81 @@ def per_class_table(models_dir: str | Path | None = None, numbers: Iterable[int]
         if record.get("per_class_test_accuracy"):
             rows[number] = record["per_class_test_accuracy"]
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def series_table(models_dir: str | Path | None = None, extra_names: Iterable[str] = SERIES_EXTRAS) -> pd.DataFrame:
+    """Every run of the series in story order — models 1-8, the tuned network, MobileNetV2 frozen and fine-tuned —
+    with a unique ``label`` index, per-class test accuracy columns (``test: <class>``) and the CPU latency. Runs
+    without a record are left out and listed in ``attrs["missing"]``."""
+    table = compare_runs(models_dir, numbers=range(1, len(MODEL_TABLE) + 1), extra_names=extra_names)
+    missing = table.attrs["missing"]
+    if table.empty:
+        table = pd.DataFrame(columns=["label", "name"]).set_index("label")
+        table.attrs["missing"] = missing
+        return table
+    table = table.reset_index()
+    labels = []
+    for _, row in table.iterrows():
+        label = EXTRA_LABELS.get(row["name"], row["name"]) if row["name"] in extra_names else str(row["model"])
+        labels.append(f"{label} ({row['name']})" if label in labels else label)
+    table.insert(0, "label", labels)
+    story = [str(n) for n in range(1, 9)] + [EXTRA_LABELS["tuned"]]
+    table["_order"] = [story.index(label) if label in story else len(story) + i for i, label in enumerate(labels)]
+    table = table.sort_values("_order", kind="stable").drop(columns="_order").set_index("label")
+    for label, row in table.iterrows():
+        per_class = (load_record(row["name"], models_dir).get("per_class_test_accuracy") or {})
+        for cls, value in per_class.items():
+            table.loc[label, f"test: {cls}"] = value
+    table.attrs["missing"] = missing
+    return table
+
+
+def focus_summary(cams: dict[str, pd.DataFrame], *, toy: float = 2.0, surroundings: float = 1.25,
+                  watch: Iterable[str] = ("bananagrams", "duplos")) -> pd.DataFrame:
+    """Which models look at the toy and which at the floor, from each model's ``gradcam.gradcam_table`` on the
+    same photos: mean share of the heat on the toy (``focus``), the toy's share of the frame, their ratio
+    (``focus_lift``, 1 = chance), the same for the correct and the wrong predictions and for the ``watch`` classes
+    (the built-in set photographs them on their own background most of the time), and a verdict: lift >= ``toy``
+    looks at the toy, < ``surroundings`` mostly at what surrounds it."""
+    rows = {}
+    for label, cam in cams.items():
+        cam = cam[cam["focus"].notna()]
+        if cam.empty:
+            continue
+        row = {"photos": len(cam), "focus": cam["focus"].mean(), "toy's share of the frame": cam["mask_area"].mean(),
+               "focus_lift": cam["focus_lift"].mean()}
+        if "correct" in cam:
+            for value, text in ((1, "correct"), (0, "wrong")):
+                part = cam[cam["correct"] == value]
+                row[f"focus_lift ({text})"] = part["focus_lift"].mean() if len(part) else float("nan")
+        for cls in watch:
+            part = cam[cam.get("actual_label", pd.Series(dtype=str)) == cls] if "actual_label" in cam else cam.iloc[:0]
+            row[f"focus_lift ({cls})"] = part["focus_lift"].mean() if len(part) else float("nan")
+        lift = row["focus_lift"]
+        row["verdict"] = ("looks at the toy" if lift >= toy else
+                          "mostly at the surroundings" if lift < surroundings else "partly at the toy")
+        rows[label] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """``series_table`` as a GitHub markdown table (ours beside the write-up's, then size and speed): notebook 10
+    prints it and the README carries that output verbatim (tests/test_readme.py checks they agree)."""
+    def pct(value):
+        return "–" if value is None or pd.isna(value) else f"{value:.1%}"
+
+    def num(value, fmt, unit=""):
+        return "–" if value is None or pd.isna(value) else f"{value:{fmt}}{unit}"
+
+    lines = ["| model | what changed | validation | test | write-up validation | write-up test | parameters | file "
+             "| training | CPU latency / photo |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for label, row in table.iterrows():
+        lines.append(" | ".join([
+            f"| {label}", str(row.get("changes", "")).replace("|", "/"), pct(row.get("val_accuracy")),
+            pct(row.get("test_accuracy")), pct(row.get("writeup_val_accuracy")), pct(row.get("writeup_test_accuracy")),
+            num(row.get("params"), ",.0f"), num(row.get("file_mb"), ".1f", " MB"),
+            num(row.get("train_seconds"), ".0f", " s"), num(row.get("latency_ms"), ".1f", " ms") + " |"]))
+    return "\n".join(lines)
 
 
 def _gap(record: dict) -> float | None:

@@ -293,8 +293,86 @@ def accuracy_bars(table: pd.DataFrame, *, name: str = "accuracy_bars", title: st
     return fig
 
 
+def confusion_grid(predictions: dict[str, pd.DataFrame], *, cols: int = 4, name: str = "confusion_grid",
+                   save: bool = True, figures_dir: str | Path | None = None) -> Figure:
+    """One small column-normalised confusion matrix per model (``{label: predictions dataframe}``), laid out like
+    ``confusion_heatmap`` (actual labels along the top): the same classes in the same order in every panel, so the
+    eye can run across models and see which mix-ups go away."""
+    import seaborn as sns
+
+    from .evaluation import confusion_matrix
+
+    count = len(predictions)
+    cols = max(1, min(cols, count))
+    rows = max(1, math.ceil(count / cols))
+    fig = new_figure(figsize=(3.6 * cols, 3.5 * rows))
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
+    for ax in axes.ravel():
+        ax.axis("off")
+    classes = None
+    for ax, (label, df) in zip(axes.ravel(), predictions.items()):
+        classes = classes or list(df.attrs.get("class_names") or sorted(set(df["actual_label"])))
+        matrix = confusion_matrix(df, normalize=True, class_names=classes)
+        ax.axis("on")
+        sns.heatmap(matrix, annot=True, fmt=".0%", cmap="Blues", cbar=False, ax=ax, square=True, linewidths=0.5,
+                    vmin=0, vmax=1, annot_kws={"fontsize": 7})
+        ax.xaxis.tick_top()
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", rotation=45, labelsize=7)
+        ax.tick_params(axis="y", rotation=0, labelsize=7)
+        ax.set_title(f"{label}: {df['correct'].mean():.0%} correct", fontsize=10)
+    if not count:
+        axes[0][0].text(0.5, 0.5, "no test predictions yet", ha="center", va="center")
+    fig.suptitle("Confusion matrices on the test photos (columns: actual label, rows: predicted label)")
+    if save:
+        save_figure(fig, name, figures_dir)
+    return fig
+
+
+def gradcam_across_models(models: dict[str, object], files: Sequence[str | Path], *, alpha: float = 0.4,
+                          name: str = "gradcam_across_models", save: bool = True,
+                          figures_dir: str | Path | None = None, models_dir: str | Path | None = None) -> Figure:
+    """The same photos (rows) through every model (columns after the photo): each model's Grad-CAM overlay titled
+    with its prediction and, where the photo has a mask, its focus on the toy. ``models``: ``{label: run name or
+    model}``; each model reads the photo at its own size and preprocessing."""
+    from .evaluation import resolve_model
+    from .gradcam import gradcam_table, overlay
+    from .images import load_array
+
+    files = [Path(f) for f in files]
+    labels = [f.parent.name for f in files]
+    fig = new_figure(figsize=(2.3 * (len(models) + 1), 2.5 * max(len(files), 1)))
+    axes = np.atleast_2d(fig.subplots(max(len(files), 1), len(models) + 1, squeeze=False))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, path in enumerate(files):
+        axes[r][0].imshow(load_array(path, (224, 224)))
+        axes[r][0].set_title(f"photo: {labels[r]}", fontsize=9)
+    for c, (label, model) in enumerate(models.items(), start=1):
+        resolved = resolve_model(model, models_dir=models_dir)
+        table, maps = gradcam_table(resolved.model, files=files, labels=labels, class_names=resolved.class_names,
+                                    image_size=resolved.image_size, preprocessing=resolved.preprocessing,
+                                    return_heatmaps=True)
+        for r, row in table.iterrows():
+            image = load_array(row["path"], resolved.image_size)
+            axes[r][c].imshow(overlay(image, maps[r], alpha))
+            text = f"{row['predicted_label']} {row['predicted_probability']:.2f}"
+            if not np.isnan(row["focus"]):
+                text += f"\nfocus {row['focus']:.2f}"
+            axes[r][c].set_title(text, fontsize=8, color="black" if row.get("correct", 1) else "crimson")
+        axes[0][c].annotate(label, (0.5, 1.0), xytext=(0, 28), xycoords="axes fraction", textcoords="offset points",
+                            ha="center", va="bottom", fontsize=10, fontweight="bold")
+    fig.suptitle("Grad-CAM of the same test photos across models (red: wrong prediction)")
+    if save:
+        save_figure(fig, name, figures_dir)
+    return fig
+
+
 __all__ = [
     "accuracy_bars",
+    "confusion_grid",
+    "gradcam_across_models",
     "augmentation_preview",
     "confusion_heatmap",
     "gradcam_grid",

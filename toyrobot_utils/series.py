@@ -73,6 +73,9 @@ def run_series(
                 f"{notebook.name} failed: {exc.__class__.__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}\n"
                 f"The executed copy with the error is in {failed}; {target} was left as it was."
             ) from exc
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # NamedTemporaryFile makes 0600; a notebook should be readable like any file
         os.replace(tmp_path, target)
         timings[notebook.name] = time.perf_counter() - start
         print(f"[run-series] {notebook.name} done in {timings[notebook.name]:.0f} s", flush=True)

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ import pandas as pd
 import tensorflow as tf
 
 from . import config
+from .files import atomic_write_text, publish, temporary_path
 from .models import count_params, infer_preprocessing
 
 MONITOR = "val_accuracy"
@@ -64,23 +63,7 @@ def run_paths(name: str, models_dir: str | Path | None = None) -> dict[str, Path
     }
 
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a written file should have the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+_atomic_write_text = atomic_write_text  # the name other modules of this package used
 
 
 def _jsonable(value: Any) -> Any:
@@ -139,14 +122,12 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         filepath = Path(self._get_file_path(epoch, batch, logs))
         if not self._should_save_model(epoch, batch, logs, str(filepath)):
             return
-        filepath.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{filepath.stem}.", suffix=".tmp.keras", dir=filepath.parent)
-        os.close(fd)
+        tmp = temporary_path(filepath, suffix=".tmp.keras")
         try:
             (self.model if self.model_to_save is None else self.model_to_save).save(tmp, overwrite=True)
-            os.replace(tmp, filepath)
+            publish(tmp, filepath)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         self.saved_epochs.append(epoch + 1)
 

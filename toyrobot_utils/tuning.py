@@ -39,6 +39,7 @@ import pandas as pd
 
 from . import config, models
 from .audit import DataSetError
+from .files import UMASK, atomic_write_text, temporary_path
 
 OBJECTIVE = "val_accuracy"
 PROJECT_NAME = "toy-robot-cnn"  # models.make_tuner delegates to build_tuner, with the same default
@@ -48,13 +49,11 @@ WRITEUP_SEARCH = {"max_trials": 30, "executions_per_trial": 2, "epochs": 40}
 TIMING_FILE = "timing.json"
 SETTINGS_FILE = "search_settings.json"  # how the project's trials were trained; a resumed search must match it
 BUDGET_SECONDS = 15 * 60  # what the notebook series can afford on 2 CPU cores
-# Notebook 07's default search, sized to BUDGET_SECONDS from NOTEBOOK_PILOT: one pilot_search (5 random trials x 2
-# epochs, 128 px, batch 32, no augmentation, max_model_size 20 M) on the built-in data set, on 2 CPU cores that
-# other work shared at the time (load average about 4): it got 0.56 of the 2 cores (418 s of CPU in 750 s). Its wall
-# seconds per epoch are scaled by that share to 1.8 busy cores (two free cores, TensorFlow's usual efficiency on
-# two threads). Random search draws small and large networks alike, so the *mean* over the pilot's trials is what
-# a search pays per epoch on average. plan_budget(24.5, overhead_seconds=1.2, epochs=4) fits 9 trials in 15 min;
-# the default takes 8, leaving a minute for building the tuner and the estimate's uncertainty.
+# Notebook 07's default search, sized to BUDGET_SECONDS from NOTEBOOK_PILOT: the timing files of the notebook's first
+# full run (8 random trials x 4 epochs, 128 px, batch 32, no augmentation, max_model_size 20 M, 2 free CPU cores;
+# 20.1 minutes). Random search draws small and large networks alike, so the *mean* over the trials is what a search
+# pays per epoch on average: plan_budget(36.7, overhead_seconds=3.9, epochs=4) fits 6 trials in 15 min (15.1).
+# (An earlier pilot on a shared machine, scaled by its CPU share, had estimated 24.5 s per epoch: 8 trials.)
 NOTEBOOK_MAX_MODEL_SIZE = 20_000_000  # parameters: 320 MB for weights, gradients and Adam's two moments
 NOTEBOOK_PILOT = {
     "machine": "2 CPU cores",
@@ -62,16 +61,14 @@ NOTEBOOK_PILOT = {
     "image_size": 128,
     "batch_size": 32,
     "max_model_size": NOTEBOOK_MAX_MODEL_SIZE,
-    "trials": 5,
-    "epochs": 2,
-    "measured_seconds_per_epoch": 79.0,  # wall clock, mean over the trials, on the shared machine
-    "cores_used": 0.56,  # the pilot's CPU seconds / wall seconds
-    "seconds_per_epoch": 24.5,  # scaled to two free cores: 79.0 x 0.56 / 1.8
-    "min_seconds_per_epoch": 4.4,  # the fastest trial (32 filters in the first layer), scaled the same way
-    "max_seconds_per_epoch": 45.6,  # the slowest (160 filters in the first layer, three more conv layers)
-    "overhead_seconds": 1.2,  # per training: building and tracing the network, scaled the same way
+    "trials": 8,
+    "epochs": 4,
+    "seconds_per_epoch": 36.7,  # wall clock, mean over all 32 epochs of the 8 trials
+    "min_seconds_per_epoch": 10.0,  # the fastest trial's mean (32 filters in the first layer, two conv layers)
+    "max_seconds_per_epoch": 82.4,  # the slowest (256 filters in the first layer, four conv layers)
+    "overhead_seconds": 3.9,  # per training: building and tracing the network, outside the epochs
 }
-NOTEBOOK_SEARCH = {"max_trials": 8, "executions_per_trial": 1, "epochs": 4}
+NOTEBOOK_SEARCH = {"max_trials": 6, "executions_per_trial": 1, "epochs": 4}
 
 # Keras Tuner's distributed mode is configured through these environment variables.
 ENV_TUNER_ID = "KERASTUNER_TUNER_ID"
@@ -103,25 +100,7 @@ def _now() -> str:
 
 def _write_json_atomic(path: Path, data: Mapping) -> None:
     """Readers (a notebook polling a distributed search) never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide the file from other users of a shared folder
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 class SettingsMismatchError(ValueError):
@@ -134,10 +113,9 @@ def _check_settings(project_dir: Path, settings: Mapping[str, Any]) -> None:
     settings = json.loads(json.dumps(dict(settings)))  # tuples -> lists, as stored
     path = Path(project_dir) / SETTINGS_FILE
     if not path.is_file():
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(settings, fh, indent=2)
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        tmp = temporary_path(path)
+        tmp.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+        os.chmod(tmp, 0o666 & ~UMASK)
         try:
             os.link(tmp, path)  # atomic "create if absent": when chief and workers start together, one wins
         except FileExistsError:

@@ -1,0 +1,306 @@
+"""The robot: choosing the model, predicting photos the way evaluation does, and sorting photos into bins without
+ever losing or overwriting one.
+
+One tiny network (two conv layers, 32 px, 3 classes) is trained once per module on a generated data folder with
+``training.fit``, so its record is a real one (image size, preprocessing, class names, test accuracy). Every sorting
+check compares against predictions made independently by ``evaluation.predict_files``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_dataset, tree_state, truncate, write_image
+from modelling_fixtures import tiny_gap_model
+from toyrobot_utils import comparison, data, evaluation, images, robot, training
+from toyrobot_utils.__main__ import main
+
+SIZE = 32
+CLASSES = ("bananagrams", "brios", "cars")
+NAME = "tiny"
+
+
+def train_tiny_run(root: Path, name: str = NAME, epochs: int = 10) -> tuple[Path, Path]:
+    """Train the tiny network on a generated folder with ``training.fit`` and store its test accuracy the way the
+    notebooks do; returns (data_dir, models_dir)."""
+    data_dir = make_dataset(root / "data", classes=CLASSES, counts={"training": 6, "validation": 3, "test": 3})
+    models_dir = root / "models"
+    splits = data.load_datasets(data_dir, image_size=(SIZE, SIZE), batch_size=4, verbose=False)  # 5 steps/epoch
+    run = training.fit(tiny_gap_model(classes=len(CLASSES), size=SIZE), splits["training"], splits["validation"],
+                       name=name, epochs=epochs, models_dir=models_dir, verbose=0)
+    comparison.save_test_results(name, evaluation.evaluate(run.model, splits["test"]), models_dir)
+    return data_dir, models_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return train_tiny_run(tmp_path_factory.mktemp("robot"))
+
+
+@pytest.fixture
+def photos(tiny_run, tmp_path):
+    """A folder of new photos: the test photos of every class (flat, renamed) plus an EXIF-rotated copy."""
+    data_dir, _ = tiny_run
+    src = tmp_path / "inbox"
+    src.mkdir()
+    for f in sorted((data_dir / "test").rglob("*.jpg")):
+        shutil.copy2(f, src / f"new_{f.name}")
+    write_image(src / "rotated.jpg", seed=7, tint=(200, 30, 30), exif_orientation=6)
+    return src
+
+
+def reference(models_dir: Path, files) -> dict[str, np.ndarray]:
+    """Probabilities per file name from evaluation's own path (the data pipeline), for comparison."""
+    resolved = evaluation.resolve_model(NAME, models_dir=models_dir)
+    probs = evaluation.predict_files(resolved, [Path(f) for f in files])
+    return {Path(f).name: p for f, p in zip(files, probs)}
+
+
+def expected_bin(probs: np.ndarray, threshold: float) -> str:
+    return CLASSES[int(np.argmax(probs))] if probs.max() >= threshold else robot.UNSURE
+
+
+def read_log(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+# --- choosing the model ----------------------------------------------------------------------------------------------
+
+
+def fake_run(models_dir: Path, name: str, val=None, test=None, record=True) -> None:
+    models_dir.mkdir(parents=True, exist_ok=True)
+    (models_dir / f"{name}.keras").write_bytes(b"not loaded by choose_model")
+    if record:
+        fields = {"name": name, "best_val_accuracy": val, "settings": {"image_size": [32, 32]}}
+        if test is not None:
+            fields["test_accuracy"] = test
+        (models_dir / f"{name}.json").write_text(json.dumps(fields))
+
+
+def test_default_model_is_highest_test_then_validation_accuracy(tmp_path):
+    fake_run(tmp_path, "a", val=0.95, test=0.80)
+    fake_run(tmp_path, "b", val=0.50, test=0.90)
+    fake_run(tmp_path, "c", val=0.70, test=0.90)
+    fake_run(tmp_path, "d", val=0.99)  # no test accuracy yet: ranks last
+    fake_run(tmp_path, "e", record=False)  # still training: no record
+    table = robot.trained_models(tmp_path)
+    assert list(table["name"]) == ["c", "b", "a", "d"]
+    assert table.attrs["without_record"] == ["e.keras"]
+    choice = robot.choose_model(models_dir=tmp_path)
+    assert choice.name == "c" and choice.model_path == tmp_path / "c.keras"
+    assert "highest test accuracy (90.0%)" in choice.reason and "tied with b" in choice.reason
+    assert "70.0%" in choice.reason
+
+    only_val = tmp_path / "only_val"
+    fake_run(only_val, "x", val=0.6)
+    fake_run(only_val, "y", val=0.8)
+    choice = robot.choose_model(models_dir=only_val)
+    assert choice.name == "y" and "highest validation accuracy (80.0%)" in choice.reason
+
+
+def test_no_trained_model_says_to_train_first(tmp_path):
+    with pytest.raises(robot.RobotError, match="notebook 02.*make run") as err:
+        robot.choose_model(models_dir=tmp_path / "nowhere")
+    assert "nowhere" in str(err.value)
+    fake_run(tmp_path, "m5_running", record=False)
+    with pytest.raises(robot.RobotError, match="m5_running.keras has no .json run record"):
+        robot.choose_model(models_dir=tmp_path)
+
+
+def test_model_file_without_record_and_unknown_name(tmp_path):
+    fake_run(tmp_path, "orphan", record=False)
+    fake_run(tmp_path, "good", val=0.5, test=0.5)
+    with pytest.raises(robot.RobotError, match="orphan.json") as err:
+        robot.choose_model(tmp_path / "orphan.keras")
+    assert "copy the .json" in str(err.value)
+    with pytest.raises(robot.RobotError, match="orphan.json"):
+        robot.choose_model("orphan", tmp_path)
+    with pytest.raises(robot.RobotError, match="No model file .*missing.keras.*Trained models in .*: good"):
+        robot.choose_model("missing", tmp_path)
+    with pytest.raises(robot.RobotError, match="not a Keras model file"):
+        robot.choose_model(tmp_path / "good.int8.tflite")
+    assert robot.choose_model(tmp_path / "good.keras").name == "good"
+
+
+# --- predicting ------------------------------------------------------------------------------------------------------
+
+
+def test_predictions_are_exactly_evaluations(tiny_run, photos, tmp_path):
+    """Same image size, preprocessing and decoding as evaluation (EXIF-rotated and HEIC photos included), and an
+    unreadable file does not stop the others."""
+    _, models_dir = tiny_run
+    files = sorted(photos.iterdir())
+    if images.HEIF_SUPPORTED:
+        files.append(write_image(tmp_path / "phone.heic", seed=11, tint=(150, 90, 40)))
+    ref = reference(models_dir, files)
+    broken = truncate(shutil.copy(files[0], tmp_path / "broken.jpg"), keep=0.4)
+    df = robot.predict_photos([*files, broken, tmp_path / "gone.jpg"], models_dir=models_dir)
+    assert df.attrs["model"] == NAME and df.attrs["class_names"] == list(CLASSES)
+    good = df[df["error"] == ""]
+    assert list(good["filename"]) == [f.name for f in files]
+    for row in good.itertuples(index=False):
+        probs = np.array([getattr(row, f"prob_{c}") for c in CLASSES])
+        np.testing.assert_allclose(probs, ref[row.filename], atol=1e-6)
+        assert row.predicted_label == CLASSES[int(np.argmax(ref[row.filename]))]
+        assert row.predicted_probability == pytest.approx(float(ref[row.filename].max()), abs=1e-6)
+    errors = df.set_index("filename")["error"]
+    assert "truncated or corrupt" in errors["broken.jpg"]
+    assert "no such file" in errors["gone.jpg"]
+
+
+def test_predict_command_prints_model_class_and_probability(tiny_run, photos, capsys):
+    _, models_dir = tiny_run
+    files = sorted(photos.iterdir())[:3]
+    ref = reference(models_dir, files)
+    assert main(["predict", *map(str, files), "--models-dir", str(models_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"model: {NAME} - highest test accuracy")
+    for f, line in zip(files, out[1:]):
+        probs = ref[f.name]
+        assert line.split() == [str(f), CLASSES[int(np.argmax(probs))], f"{probs.max():.3f}"]
+
+    bad = photos / "notes.jpg"
+    bad.write_text("shopping list: milk, bread")
+    assert main(["predict", str(bad), str(files[0]), "--model", NAME, "--models-dir", str(models_dir)]) == 1
+    captured = capsys.readouterr()
+    assert "given with --model" in captured.out
+    assert re.search(rf"^{re.escape(str(bad))} +error: not an image: the file contains text", captured.out, re.M)
+    assert "1 of 2 files could not be read" in captured.err
+
+    assert main(["predict", str(files[0]), "--models-dir", str(models_dir.parent / "empty")]) == 2
+    assert "run notebook 02" in capsys.readouterr().err
+
+
+# --- sorting ---------------------------------------------------------------------------------------------------------
+
+
+def test_sort_copies_into_predicted_bins_and_leaves_originals(tiny_run, photos, tmp_path):
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    before = tree_state(photos)
+    ref = reference(models_dir, sorted(photos.iterdir()))
+    tops = sorted(float(p.max()) for p in ref.values())
+    threshold = (tops[len(tops) // 2 - 1] + tops[len(tops) // 2]) / 2  # between two: some sure, some unsure
+    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=threshold)
+
+    assert tree_state(photos) == before  # every original untouched: bytes, size, mtime
+    assert set(df["action"]) == {robot.COPIED} and (df["error"] == "").all()
+    assert robot.failures(df).empty
+    placed = {Path(d).name: Path(d).parent.name for d in df["destination"]}
+    assert placed == {name: expected_bin(p, threshold) for name, p in ref.items()}
+    assert robot.UNSURE in placed.values() and set(placed.values()) - {robot.UNSURE}
+    for row in df.itertuples(index=False):
+        assert Path(row.destination).read_bytes() == Path(row.source).read_bytes()
+        assert os.stat(row.destination).st_mtime_ns == os.stat(row.source).st_mtime_ns  # the photo's date kept
+    assert not list(bins.rglob(".*"))  # no temporary file left behind
+
+    log = read_log(bins / robot.LOG_NAME)
+    assert list(log[0]) == robot.LOG_COLUMNS and len(log) == len(ref)
+    for entry in log:
+        name = Path(entry["source"]).name
+        probs = json.loads(entry["probabilities"])
+        assert list(probs) == list(CLASSES)
+        np.testing.assert_allclose([probs[c] for c in CLASSES], ref[name], atol=1e-5)
+        assert entry["predicted_class"] == CLASSES[int(np.argmax(ref[name]))]
+        assert float(entry["probability"]) == pytest.approx(float(ref[name].max()), abs=1e-5)
+        assert entry["bin"] == expected_bin(ref[name], threshold) == Path(entry["destination"]).parent.name
+        assert entry["action"] == "copied" and entry["error"] == "" and entry["model"] == NAME
+        assert float(entry["threshold"]) == pytest.approx(threshold)
+
+
+def test_sort_move_removes_originals_only_after_the_copy(tiny_run, photos, tmp_path):
+    _, models_dir = tiny_run
+    originals = {f.name: f.read_bytes() for f in photos.iterdir()}
+    bins = tmp_path / "bins"
+    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.0, move=True)
+    assert list(photos.iterdir()) == []
+    assert set(df["action"]) == {robot.MOVED}
+    assert {Path(d).name: Path(d).read_bytes() for d in df["destination"]} == originals
+    assert robot.UNSURE not in set(df["bin"])  # threshold 0: nothing is unsure
+    assert {r["action"] for r in read_log(bins / robot.LOG_NAME)} == {"moved"}
+
+
+def test_sort_never_overwrites_a_file_in_a_bin(tiny_run, photos, tmp_path):
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    victim = sorted(photos.iterdir())[0]
+    for b in [*CLASSES, robot.UNSURE]:  # whichever bin it goes to, a different photo of that name is already there
+        write_image(bins / b / victim.name, seed=99)
+    existing = tree_state(bins)
+    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5)
+    row = df[df["source"] == str(victim)].iloc[0]
+    assert Path(row["destination"]).name == f"{victim.stem}_1{victim.suffix}"
+    assert Path(row["destination"]).read_bytes() == victim.read_bytes()
+    after = tree_state(bins)
+    assert all(after[k] == v for k, v in existing.items())
+
+    df2 = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5)  # the same photos again
+    assert set(df2["destination"]).isdisjoint(df["destination"])
+    assert all(tree_state(bins)[k] == v for k, v in after.items() if k != robot.LOG_NAME)
+    log = read_log(bins / robot.LOG_NAME)  # appended, one header
+    assert len(log) == 2 * len(df)
+    assert (bins / robot.LOG_NAME).read_text().count("time,source,destination") == 1
+
+
+def test_sort_reports_unreadable_files_and_sorts_the_rest(tiny_run, photos, tmp_path, capsys):
+    _, models_dir = tiny_run
+    good = sorted(photos.iterdir())
+    truncate(shutil.copy(good[0], photos / "half_copied.jpg"), keep=0.4)
+    (photos / "notes.txt").write_text("not a photo")
+    (photos / "fake.png").write_text("also not a photo, despite the name")
+    (photos / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    bins = tmp_path / "bins"
+    code = main(["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--quiet"])
+    assert code == 1
+    captured = capsys.readouterr()
+    for name in ("half_copied.jpg", "notes.txt", "fake.png"):
+        assert name in captured.err
+    assert ".DS_Store" not in captured.err
+    assert f"{len(good)} photos copied" in captured.out and "3 failed; 1 hidden files ignored" in captured.out
+
+    log = {Path(r["source"]).name: r for r in read_log(bins / robot.LOG_NAME)}
+    assert log["half_copied.jpg"]["action"] == "failed" and "truncated or corrupt" in log["half_copied.jpg"]["error"]
+    assert log["notes.txt"]["action"] == "failed" and "not an image file" in log["notes.txt"]["error"]
+    assert log["fake.png"]["action"] == "failed" and "contains text" in log["fake.png"]["error"]
+    assert log[".DS_Store"]["action"] == "ignored"
+    assert all(log[f.name]["action"] == "copied" for f in good)
+    assert log["half_copied.jpg"]["destination"] == "" and (photos / "half_copied.jpg").exists()
+    sorted_files = {p.name for p in bins.rglob("*") if p.is_file() and p.name != robot.LOG_NAME}
+    assert sorted_files == {f.name for f in good}
+
+
+def test_sort_is_flat_unless_recursive_and_skips_its_own_bins(tiny_run, photos, tmp_path):
+    _, models_dir = tiny_run
+    write_image(photos / "holiday" / "deep.jpg", seed=5, tint=(40, 90, 220))
+    bins = photos / "bins"  # inside the photo folder
+    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5, log_path=tmp_path / "flat.csv")
+    assert "deep.jpg" not in {Path(s).name for s in df["source"]}
+    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5, recursive=True,
+                           log_path=tmp_path / "deep.csv")
+    sources = [Path(s) for s in df["source"]]
+    assert photos / "holiday" / "deep.jpg" in sources
+    assert not any(bins in s.parents for s in sources)  # the first run's copies are not sorted again
+    assert (tmp_path / "flat.csv").is_file() and not (bins / robot.LOG_NAME).exists()
+
+
+def test_sort_refuses_bad_arguments_before_touching_anything(tiny_run, photos, tmp_path, capsys):
+    _, models_dir = tiny_run
+    before = tree_state(photos)
+    with pytest.raises(robot.RobotError, match="between 0 and 1"):
+        robot.sort_photos(photos, tmp_path / "bins", models_dir=models_dir, threshold=60)
+    with pytest.raises(robot.RobotError, match="is the photo folder itself"):
+        robot.sort_photos(photos, photos, models_dir=models_dir)
+    with pytest.raises(robot.RobotError, match="does not exist"):
+        robot.sort_photos(tmp_path / "nope", tmp_path / "bins", models_dir=models_dir)
+    assert main(["sort", str(photos), str(tmp_path / "bins"), "--models-dir", str(tmp_path / "no_models")]) == 2
+    assert "No trained model" in capsys.readouterr().err
+    assert not (tmp_path / "bins").exists() and tree_state(photos) == before
