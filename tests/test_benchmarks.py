@@ -1,0 +1,171 @@
+"""Smoke tests for benchmarks/input_pipeline.py and benchmarks/series_wall_time.py.
+
+The scripts run as a user runs them (a subprocess, ``--quick`` on tiny generated photos in tmp_path) and write their
+RESULTS.md section into tmp_path, never into benchmarks/RESULTS.md. They fail when a script crashes, when its table
+misses a configuration, or when the section lacks the machine/version stamp.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import make_dataset, tree_state
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+CLASSES = ("bananagrams", "brios", "cars")
+
+
+def _module(name: str):
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.append(str(BENCHMARKS))  # their `from report import ...`
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(script: str, *args, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _section(results: Path, key: str) -> str:
+    text = results.read_text()
+    assert f"<!-- begin {key} -->" in text and f"<!-- end {key} -->" in text
+    section = text.split(f"<!-- begin {key} -->")[1].split(f"<!-- end {key} -->")[0]
+    assert "*Measured " in section and "tensorflow 2." in section and "cores" in section  # machine/version stamp
+    return section
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# input_pipeline.py
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_input_pipeline_quick_times_every_configuration(tmp_path):
+    data = make_dataset(tmp_path / "data", classes=CLASSES, counts={"training": 4}, size=(120, 90))
+    before = tree_state(data)
+    results, phone = tmp_path / "RESULTS.md", tmp_path / "phone"
+
+    proc = _run("input_pipeline.py", "--quick", "--data-dir", data, "--phone-dir", phone, "--results", results)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+
+    rows = [line.split() for line in out.splitlines() if line.startswith(("default ", "phone "))]
+    found = {(r[0], r[1], r[-6]) for r in rows if len(r) >= 8}
+    expected = {(folder, source, aug) for folder in ("default", "phone") for source in ("tf.data", "ImageDataGenerator")
+                for aug in ("no", "yes")} | {("default", "in-memory", "no")}
+    assert expected <= found, f"missing rows {expected - found} in:\n{out}"
+    assert out.count("aim: ") == 3 and "NOT measured" not in out
+    assert "ImageDataGenerator / tf.data" in out and "tf.data / in-memory tensors" in out
+
+    section = _section(results, "input_pipeline")
+    assert section.count("| phone |") == 4 and section.count("| default |") == 5
+    assert "aim: at least 5x faster" in section and "Quick mode" in section
+
+    assert tree_state(data) == before  # the source photos are only read
+    marker = json.loads((phone / ".phone-size.json").read_text())
+    assert marker["files"] == 4 * len(CLASSES) and marker["pixels"] == 600 * 800
+    width, height = Image.open(next((phone / "training" / "cars").glob("*.jpg"))).size
+    assert abs(width * height - 600 * 800) < 0.01 * 600 * 800 and width / height == pytest.approx(120 / 90, rel=0.01)
+
+
+def test_phone_folder_is_reused_remade_and_never_clobbers(tmp_path):
+    ip = _module("input_pipeline")
+    data = make_dataset(tmp_path / "data", classes=CLASSES, counts={"training": 2}, size=(60, 40))
+    target = tmp_path / "phone"
+    _, first = ip.make_phone_folder(data, target, pixels=120 * 80, workers=1)
+    assert not first["reused"] and first["files"] == 2 * len(CLASSES)
+    _, again = ip.make_phone_folder(data, target, pixels=120 * 80, workers=1)
+    assert again["reused"]
+    _, other = ip.make_phone_folder(data, target, pixels=150 * 100, workers=1)  # other settings: made again
+    assert not other["reused"]
+    assert Image.open(next(target.rglob("*.jpg"))).size == (150, 100)
+
+    foreign = tmp_path / "not_ours"
+    (foreign / "keep.txt").parent.mkdir()
+    (foreign / "keep.txt").write_text("user file")
+    with pytest.raises(FileExistsError):
+        ip.make_phone_folder(data, foreign, pixels=120 * 80, workers=1)
+    assert (foreign / "keep.txt").read_text() == "user file"
+
+
+def test_aims_are_reported_as_not_met_when_they_are_not():
+    ip = _module("input_pipeline")
+
+    def run(folder, source, augment, later, setup=0.0):
+        return ip.Run(folder, source, augment, setup, epochs=[later * 2, later, later], fit_wall=later * 4)
+
+    good = [run("default", "in-memory tensors", False, 1.0)]
+    for aug in (False, True):
+        good += [run("default", "tf.data", aug, 1.1), run("default", "ImageDataGenerator", aug, 1.5),
+                 run("phone", "tf.data", aug, 1.1), run("phone", "ImageDataGenerator", aug, 10.0)]
+    _, aims = ip.analyse(good, ["default", "phone"], 3)
+    assert all(aims.values())
+
+    slow = [r if not (r.source == "tf.data" and r.folder == "phone" and r.augment) else run("phone", "tf.data", True, 3)
+            for r in good]
+    slow = [r if not (r.source == "tf.data" and r.folder == "default" and not r.augment)
+            else run("default", "tf.data", False, 1.3) for r in slow]
+    _, aims = ip.analyse(slow, ["default", "phone"], 3)
+    assert [aims[k] for k in aims] == [False, True, False]
+    assert sum("NOT met" in line for line in ip.aim_lines(aims)) == 2
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# series_wall_time.py
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _notebook(path: Path, start: str | None, end: str | None, duration: float | None, cells=(1.0, 2.0)) -> None:
+    meta = {} if start is None else {"papermill": {"duration": duration, "start_time": start, "end_time": end,
+                                                   "exception": None, "parameters": {}}}
+    nb = {"cells": [{"cell_type": "code", "metadata": {"papermill": {"duration": d}}, "source": [], "outputs": []}
+                    for d in cells], "metadata": meta, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb))
+
+
+def test_series_wall_time_reads_the_papermill_records(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_data.ipynb", "2026-01-01T10:00:00+00:00", "2026-01-01T10:01:00+00:00", 60.0)
+    _notebook(notebooks / "02_baseline.ipynb", "2026-01-01T10:01:01+00:00", "2026-01-01T10:31:01+00:00", 1800.0)
+    _notebook(notebooks / "03_dropout.ipynb", None, None, None)
+    _notebook(notebooks / "09_mobilenetv2.ipynb", "2026-01-02T08:00:00+00:00", "2026-01-02T08:03:00+00:00", 180.0)
+    (notebooks / "tmpabc.ipynb").write_text("{}")  # an unfinished run's temporary file is not a series notebook
+    results = tmp_path / "RESULTS.md"
+
+    proc = _run("series_wall_time.py", "--notebooks-dir", notebooks, "--results", results, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "total: 34.0 min over 3 notebook(s)" in out
+    assert "run 1: 01, 02 from 2026-01-01 10:00 UTC" in out and "31.0 min wall" in out
+    assert "run 2: 09 from 2026-01-02 08:00 UTC" in out and "2 separate runs" in out
+    assert "03_dropout.ipynb" in out and "no papermill record" in out and "tmpabc" not in out
+    section = _section(results, "series_wall_time")
+    assert "| 02_baseline.ipynb | 2026-01-01 10:01 UTC | 30.0 | 0.1 | ok, default parameters |" in section
+
+
+@pytest.mark.slow  # starts a Jupyter kernel and executes notebook 01 through the real run command (~30-60 s)
+def test_series_wall_time_run_mode_executes_the_run_command(tmp_path):
+    data = make_dataset(tmp_path / "data")
+    committed = ROOT / "notebooks" / "01_data.ipynb"
+    before = committed.stat().st_mtime_ns
+    results, keep = tmp_path / "RESULTS.md", tmp_path / "run"
+    proc = _run("series_wall_time.py", "--run", "--only", "01", "--data-dir", data, "--keep", keep,
+                "--results", results, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "run command wall time:" in proc.stdout and "01_data.ipynb" in proc.stdout
+    executed = json.loads((keep / "notebooks" / "01_data.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["parameters"]["models_dir"] == str(keep / "models")
+    section = _section(results, "series_wall_time_run")
+    assert "| 01_data.ipynb |" in section
+    assert committed.stat().st_mtime_ns == before  # the committed notebook is untouched
