@@ -9,7 +9,9 @@ training steps are timed), 128 x 128 px, batch 32, pixels / 255, one-hot labels,
 
 - **tf.data**: ``toyrobot_utils.data.load_split`` -- the audit decodes every photo once (JPEG draft mode, threads)
   into an in-memory uint8 cache; epochs then shuffle, batch and (with augmentation) run the Keras preprocessing
-  layers of ``data.augmentation_block`` on whole batches. The one-off decode is the "setup" column.
+  layers of ``data.augmentation_block`` on whole batches, with tf.data's autotuning off (``data.pipeline_options``).
+  The one-off decode is the "setup" column. One more row, on the default folder without augmentation, times the
+  same pipeline with autotuning switched back on (as it was before): the measurement behind switching it off.
 - **ImageDataGenerator**: the write-up's own approach, Keras 2's
   ``ImageDataGenerator(rescale=1/255[, **data.AUGMENTATION]).flow_from_directory(<folder>/training,
   target_size=(128, 128), batch_size=32, class_mode="categorical")`` from the ``tf-keras`` package (Keras 2.21),
@@ -18,7 +20,9 @@ training steps are timed), 128 x 128 px, batch 32, pixels / 255, one-hot labels,
   lists them (rotation 20, width/height shift 0.2, zoom 0.1, horizontal flip, brightness 0.5-1.5, fill "nearest";
   the write-up used no shear).
 - **in-memory tensors** (reference, no augmentation): the same photos already decoded, resized and scaled, as
-  float32 NumPy arrays given straight to ``model.fit(x, y, batch_size=32, shuffle=True)``. It is measured once, on
+  float32 NumPy arrays, shuffled each epoch and handed to the network one batch at a time with
+  ``model.train_on_batch`` -- no input pipeline at all (``model.fit(x, y)`` would build a tf.data pipeline of its own,
+  with tf.data's autotuning, whose stretches of doubled epochs made it a poor yardstick). It is measured once, on
   the default folder's photos; it is the reference for both folders (the tensors have the same shape and the network
   does the same work whatever size the files on disk had).
 
@@ -91,6 +95,7 @@ PHONE_GRAIN = 5.0  # standard deviation of the luminance grain, in 0-255 steps
 PHONE_VERSION = 1  # bump when the conversion changes, so an old cache is not taken for the new one
 PHONE_MARKER = ".phone-size.json"  # written last: a folder with it is complete
 QUICK_PER_CLASS = 4
+AUTOTUNE_ON = "tf.data, autotune on (before)"
 
 IMAGE_SIZE = config.IMAGE_SIZE
 BATCH_SIZE = config.BATCH_SIZE
@@ -315,14 +320,24 @@ class Bench:
         y = np.eye(num_classes, dtype=np.float32)[np.arange(BATCH_SIZE) % num_classes]
         self._model().fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)
 
-    def tf_data(self, folder: str, data_dir: Path, augment: bool):
+    def tf_data(self, folder: str, data_dir: Path, augment: bool, autotune: bool = False):
+        """The project's pipeline exactly as ``data.load_split`` builds it; ``autotune=True`` switches tf.data's
+        autotuning back on (the diagnostic row)."""
+        import tensorflow as tf
+
         from toyrobot_utils import data
 
         start = time.perf_counter()
         split = data.load_split(data_dir, "training", image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
                                 preprocessing="rescale", augment=augment, seed=self.seed)
-        run = Run(folder, "tf.data", augment, time.perf_counter() - start, images=len(split))
-        return self._fit(run, self._model(), split.dataset, shuffle=False), split
+        dataset = split.dataset
+        if autotune:
+            options = tf.data.Options()
+            options.autotune.enabled = True
+            dataset = dataset.with_options(options)
+        run = Run(folder, AUTOTUNE_ON if autotune else "tf.data", augment, time.perf_counter() - start,
+                  images=len(split))
+        return self._fit(run, self._model(), dataset, shuffle=False), split
 
     def idg_iterator(self, data_dir: Path, augment: bool, tf_keras):
         from toyrobot_utils import data
@@ -339,8 +354,18 @@ class Bench:
         return self._fit(run, self._model(), sequence_as_py_dataset(iterator, self.idg_workers), shuffle=False)
 
     def in_memory(self, folder: str, x: np.ndarray, y: np.ndarray):
+        """The network fed NumPy slices already in memory, batch by batch with ``train_on_batch``: no pipeline."""
         run = Run(folder, "in-memory tensors", False, None, images=len(x))
-        return self._fit(run, self._model(), x, y, batch_size=BATCH_SIZE, shuffle=True)
+        model, rng = self._model(), np.random.default_rng(self.seed)
+        start = time.perf_counter()
+        for _ in range(self.epochs):
+            epoch_start = time.perf_counter()
+            order = rng.permutation(len(x))
+            for i in range(0, len(x), BATCH_SIZE):
+                model.train_on_batch(x[order[i:i + BATCH_SIZE]], y[order[i:i + BATCH_SIZE]])
+            run.epochs.append(time.perf_counter() - epoch_start)
+        run.fit_wall = time.perf_counter() - start
+        return run
 
     # --- the write-up's whole stack (--keras2-check) ---
 
@@ -446,6 +471,13 @@ def analyse(runs: list[Run], folders: list[str], epochs: int) -> tuple[list[str]
                     lines.append(f"  {folder:<8} {'with' if augment else 'without'} augmentation: {ratio:5.2f}x "
                                  f"({(ratio - 1) * 100:+.0f} %)" + ("  (augmentation is extra work, not in the aim)"
                                                                     if augment else ""))
+    before = _find(runs, folders[0] if folders else "", AUTOTUNE_ON, False)
+    now = _find(runs, folders[0] if folders else "", "tf.data", False)
+    if before and now:
+        slow = sum(s > 1.5 * min(before.epochs[1:] or before.epochs) for s in before.epochs[1:])
+        lines.append(f"tf.data's autotuning (off in data.pipeline_options): with it on, the same pipeline took "
+                     f"{before.later:.2f} s per epoch (median; {slow} of {len(before.epochs) - 1} later epochs over "
+                     f"1.5x its fastest), off {now.later:.2f} s: {before.later / now.later:.2f}x")
     k2_idg = _find(runs, folders[0] if folders else "", "ImageDataGenerator -> tf_keras net", False)
     k2_mem = _find(runs, folders[0] if folders else "", "in-memory tensors -> tf_keras net", False)
     k3_idg = _find(runs, folders[0] if folders else "", "ImageDataGenerator", False)
@@ -569,6 +601,7 @@ def main(argv=None) -> int:
                 if reference_xy is None and not augment:
                     reference_xy = _tensors(split)
                     done(bench.in_memory(folder, *reference_xy))
+                    done(bench.tf_data(folder, path, augment, autotune=True)[0])
                 del split
                 done(bench.idg(folder, path, augment, tf_keras))
             if args.keras2_check and folder == "default":

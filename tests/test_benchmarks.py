@@ -63,14 +63,14 @@ def test_input_pipeline_quick_times_every_configuration(tmp_path):
     rows = [line.split() for line in out.splitlines() if line.startswith(("default ", "phone "))]
     found = {(r[0], r[1], next(x for x in r[2:] if x in ("no", "yes"))) for r in rows if len(r) >= 9}
     expected = {(folder, source, aug) for folder in ("default", "phone") for source in ("tf.data", "ImageDataGenerator")
-                for aug in ("no", "yes")} | {("default", "in-memory", "no")}
+                for aug in ("no", "yes")} | {("default", "in-memory", "no"), ("default", "tf.data,", "no")}
     assert expected <= found, f"missing rows {expected - found} in:\n{out}"
     assert out.count("-> tf_keras net") >= 2 and "Keras 2 cross-check" in out  # the write-up's whole stack
     assert out.count("aim: ") == 3 and "NOT measured" not in out
     assert "ImageDataGenerator / tf.data" in out and "tf.data / in-memory tensors" in out
 
     section = _section(results, "input_pipeline")
-    assert section.count("| phone |") == 4 and section.count("| default |") == 5 + 2
+    assert section.count("| phone |") == 4 and section.count("| default |") == 5 + 1 + 2
     assert "aim: at least 5x faster" in section and "Quick mode" in section
 
     assert tree_state(data) == before  # the source photos are only read

@@ -3,7 +3,10 @@ training only; the audit's verdicts keep bad files out; and one real pass over t
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 
 import keras
@@ -116,6 +119,44 @@ def test_shuffling_is_seeded_and_reshuffles_each_epoch(tiny_dataset):
     unshuffled = load_split(tiny_dataset, "training", image_size=(16, 16), shuffle=False)
     _, y = collect(unshuffled.dataset)
     assert list(y.argmax(axis=1)) == list(unshuffled.labels)
+
+
+AUGMENTED_EPOCHS_DIGEST = """
+import hashlib, sys
+import tensorflow as tf
+from toyrobot_utils import data, training
+training.seed_everything(3)  # as every notebook starts: a fresh process, seeded, deterministic ops
+split = data.load_split(sys.argv[1], "training", image_size=(16, 16), batch_size=5, augment=True, seed=3)
+assert split.dataset.options().autotune.enabled is False
+dataset = split.dataset
+if sys.argv[2] == "on":
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    dataset = dataset.with_options(options)
+digest = hashlib.sha256()
+for epoch in range(2):  # the reshuffle and the augmentation state of a second epoch too
+    for x, y in dataset:
+        digest.update(x.numpy().tobytes())
+        digest.update(y.numpy().tobytes())
+print("digest", digest.hexdigest())
+"""
+
+
+def test_autotuning_is_off_and_changes_no_batch(tiny_dataset):
+    """tf.data's autotuning doubled epoch times in stretches on 2 cores (benchmarks/input_pipeline.py); switching it
+    off must leave every batch as it was, augmentation included, so the results of earlier runs stay valid. Seeded
+    runs repeat across processes (each notebook is one), so each variant runs in its own."""
+    def digest(autotune):
+        proc = subprocess.run([sys.executable, "-c", AUGMENTED_EPOCHS_DIGEST, str(tiny_dataset), autotune],
+                              capture_output=True, text=True, timeout=300, cwd=config.PROJECT_ROOT,
+                              env={**os.environ, "PYTHONPATH": str(config.PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return [line for line in proc.stdout.splitlines() if line.startswith("digest")]
+
+    off, on = digest("off"), digest("on")
+    assert len(off) == 1 and off == on
+    test_files = load_split(tiny_dataset, "test", image_size=(16, 16)).files
+    assert data.files_dataset(test_files, image_size=(16, 16)).options().autotune.enabled is False
 
 
 def test_load_split_without_report_matches_load_datasets(splits, tiny_dataset):

@@ -7,7 +7,9 @@ batch 32, pixels 0-1, classes from the sorted folder names), but:
   uint8 cache, so later epochs cost no decoding at all;
 - only files the audit accepted are read, so a broken file can never stop training mid-epoch;
 - class indices are checked to be identical in every split (a mismatch raises instead of relabelling);
-- shuffling is seeded (reshuffled each epoch, the same sequence every run); augmentation runs on whole batches.
+- shuffling is seeded (reshuffled each epoch, the same sequence every run); augmentation runs on whole batches;
+- tf.data's autotuning is switched off (``pipeline_options``): on a 2-core CPU its background tuning made whole
+  stretches of epochs take twice as long, with the same batches (``benchmarks/input_pipeline.py`` measures it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,17 @@ from toyrobot_utils import config, images
 from toyrobot_utils.audit import AuditReport, DataSetError, _audit, _workers
 
 AUTOTUNE = tf.data.AUTOTUNE
+
+
+def pipeline_options() -> tf.data.Options:
+    """Options for every training pipeline of the series: autotuning off. Its optimiser runs in the background and
+    keeps re-sizing thread pools and buffers; on a small CPU that competes with the training step itself, and on
+    2 cores epochs then took 2x as long, in stretches, while the same pipeline without it ran as fast as tensors fed
+    straight from memory. The batches are bit-identical either way (the order and the seeded augmentation do not
+    depend on it); ``AUTOTUNE`` parallelism and buffer sizes fall back to fixed defaults."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 # The write-up's augmentation (ImageDataGenerator arguments), mirrored by augmentation_block().
 AUGMENTATION = {
@@ -241,7 +254,7 @@ def _pipeline(images_u8, labels_onehot, *, batch_size, preprocessing, augment=Fa
         ds = ds.map(lambda x: preprocess(augment_fn(x)), num_parallel_calls=AUTOTUNE)
     else:
         ds = ds.map(lambda x, y: (preprocess(augment_fn(x)), y), num_parallel_calls=AUTOTUNE)
-    return ds.prefetch(AUTOTUNE)
+    return ds.prefetch(AUTOTUNE).with_options(pipeline_options())
 
 
 # --- public loaders ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from . import config, training
+from . import config, data, training
 from .models import compile_model, count_params, find_base
 
 FEATURE_PATH = "cached base features"
@@ -150,7 +150,7 @@ def features_dataset(features: np.ndarray, labels: np.ndarray, *, batch_size: in
     ds = tf.data.Dataset.from_tensor_slices((features.astype(np.float32), labels.astype(np.float32)))
     if shuffle:
         ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(data.pipeline_options())
 
 
 # --------------------------------------------------------------------------------------------------------------------
