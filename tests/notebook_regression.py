@@ -2,6 +2,7 @@
 
     python tests/notebook_regression.py prepare   # make the small default data set (deterministic) in build/nbval/
     python tests/notebook_regression.py refresh   # re-create the stored copies in tests/notebooks/ (after editing a notebook)
+    python tests/notebook_regression.py refresh 06 10   # only these (the notebooks before 10 still run, unstored)
 
 What runs under nbval is exactly what a papermill user runs: each stored copy in ``tests/notebooks/`` is the series
 notebook with SMALL_PARAMETERS injected by papermill and executed once; nbval re-executes it and compares the outputs
@@ -91,16 +92,25 @@ def prepared_source(notebook: Path) -> list[str]:
 
 
 def refresh(only: list[str] | None = None) -> None:
+    """Re-execute the stored copies under the small configuration. Later notebooks read what earlier ones trained
+    (10 compares every model), so the notebooks before the last one asked for run too, in order, exactly as the
+    nbval pass runs them; only the ones asked for are stored."""
     import papermill as pm
 
     prepare()
     COPIES.mkdir(parents=True, exist_ok=True)
-    for notebook in series():
-        if only and notebook.name[:2] not in only:
-            continue
-        print(f"refreshing {notebook.name}", flush=True)
-        pm.execute_notebook(str(notebook), str(COPIES / notebook.name), parameters=parameters_for(notebook),
-                            cwd=str(COPIES), progress_bar=False)
+    notebooks = series()
+    if only:
+        last = max(i for i, nb in enumerate(notebooks) if nb.name[:2] in only)
+        notebooks = notebooks[:last + 1]
+    with tempfile.TemporaryDirectory() as scratch:
+        for notebook in notebooks:
+            keep = not only or notebook.name[:2] in only
+            print(f"{'refreshing' if keep else 'running (not stored, later notebooks need it)'} {notebook.name}",
+                  flush=True)
+            out = COPIES / notebook.name if keep else Path(scratch) / notebook.name
+            pm.execute_notebook(str(notebook), str(out), parameters=parameters_for(notebook), cwd=str(COPIES),
+                                progress_bar=False)
 
 
 if __name__ == "__main__":
