@@ -40,6 +40,7 @@ def pipeline_options() -> tf.data.Options:
     options.autotune.enabled = False
     return options
 
+
 # The write-up's augmentation (ImageDataGenerator arguments), mirrored by augmentation_block().
 AUGMENTATION = {
     "rotation_range": 20,  # degrees, either way
