@@ -18,7 +18,7 @@ and ``figures/`` are left untouched; all three folders are passed as absolute pa
 relative ones against the project folder. ``--data-dir`` defaults to ``data/``; when it holds no photos, a temporary
 folder is passed instead and notebook 01 generates the built-in set into it (inside the timed run). Only a notebook
 that fails leaves something behind: the run command keeps its executed copy in ``notebooks/failed/`` (git-ignored).
-A full run takes about 3 hours on 2 cores (the sum above);
+A full run takes about 2.5 hours on 2 cores (the sum above, 154 min in RESULTS.md);
 ``--only 01`` with a small ``--data-dir`` checks the mode in a minute.
 Writes the section "series_wall_time_run".
 """
