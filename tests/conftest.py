@@ -12,6 +12,8 @@ import zlib
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow: keep test output readable
+# Photo hashes are cached per user (config.CACHE_DIR); tests keep theirs apart, so they never read a stale entry.
+os.environ.setdefault("TOYROBOT_CACHE_DIR", __import__("tempfile").mkdtemp(prefix="toyrobot-test-cache-"))
 
 import numpy as np
 import pytest

@@ -96,26 +96,32 @@ def test_checkpoint_keeps_the_best_epoch_and_a_worse_run_does_not_replace_it(tmp
     assert not paths["backup"].exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.keras", "run_history.csv"]  # no temp files
 
-    # A second run of the same name that does worse leaves model, history and record alone.
+    # A second run of the same lineage (same photos, settings, network) that does worse leaves model, history and
+    # record alone.
+    same = dict(name="run", epochs=4, models_dir=tmp_path, verbose=0, class_names=CLASSES,
+                settings={"image_size": (SIZE, SIZE), "preprocessing": "rescale", "augment": False})
     before = digest(paths["model"]), digest(paths["history"])
-    worse = training.fit(tiny_model(seed=1), *data(), name="run", epochs=2, models_dir=tmp_path, verbose=0,
-                         callbacks=[ScriptedValAccuracy([0.3, 0.8])])  # equal is not better either
+    worse = training.fit(tiny_model(seed=1), *data(), **same,
+                         callbacks=[ScriptedValAccuracy([0.3, 0.8, 0.2, 0.1])])  # equal is not better either
     assert not worse.replaced
     assert (digest(paths["model"]), digest(paths["history"])) == before
     record = training.load_record("run", tmp_path)
     assert record["best_val_accuracy"] == pytest.approx(0.8) and record["best_epoch"] == 2
     assert record["later_runs_not_kept"][0]["best_val_accuracy"] == pytest.approx(0.8)
-    assert len(worse.history) == 2
+    assert len(worse.history) == 4
 
     # A better one replaces them.
-    better = training.fit(tiny_model(seed=2), *data(), name="run", epochs=2, models_dir=tmp_path, verbose=0,
-                          callbacks=[ScriptedValAccuracy([0.9, 0.85])])
+    better = training.fit(tiny_model(seed=2), *data(), **same, callbacks=[ScriptedValAccuracy([0.9, 0.85, 0, 0])])
     assert better.replaced and digest(paths["model"]) != before[0]
     assert training.load_record("run", tmp_path)["best_epoch"] == 1
-    # overwrite=True starts the score afresh
-    fresh = training.fit(tiny_model(seed=3), *data(), name="run", epochs=1, models_dir=tmp_path, verbose=0,
-                         overwrite=True, callbacks=[ScriptedValAccuracy([0.1])])
+    assert not (tmp_path / training.ARCHIVE_DIR).exists()  # same lineage: nothing was archived
+    # overwrite=True starts the score afresh; the better model is archived, not lost
+    kept = digest(paths["model"])
+    fresh = training.fit(tiny_model(seed=3), *data(), **{**same, "epochs": 1}, overwrite=True,
+                         callbacks=[ScriptedValAccuracy([0.1])])
     assert fresh.replaced and fresh.record["best_val_accuracy"] == pytest.approx(0.1)
+    archived = list((tmp_path / training.ARCHIVE_DIR / "run").glob("*/run.keras"))
+    assert len(archived) == 1 and digest(archived[0]) == kept
 
     model, record = training.load_run("run", tmp_path)
     assert isinstance(model, keras.Model) and record["best_val_accuracy"] == pytest.approx(0.1)
@@ -135,13 +141,14 @@ def test_training_is_deterministic(tmp_path):
         np.testing.assert_array_equal(wa, wb)
 
 
-def test_fit_refuses_to_resume_a_different_network(tmp_path):
+def test_fit_does_not_resume_a_different_network(tmp_path, capsys):
     backup = training.run_paths("run", tmp_path)["backup"]
     backup.mkdir(parents=True)
     (backup / training.STATE_FILE).write_text(json.dumps({"params": {"total": 1, "trainable": 1,
                                                                      "non_trainable": 0}, "rows": []}))
-    with pytest.raises(ValueError, match="resume=False"):
-        training.fit(tiny_model(), *data(), name="run", epochs=1, models_dir=tmp_path, verbose=0)
+    result = training.fit(tiny_model(), *data(), name="run", epochs=1, models_dir=tmp_path, verbose=2)
+    assert "not resuming the interrupted run" in capsys.readouterr().out
+    assert result.record["resumed_at_epochs"] == [] and result.record["epochs_run"] == 1
 
 
 def test_load_run_explains_a_missing_run(tmp_path):

@@ -9,6 +9,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("TOYROBOT_DATA_DIR", PROJECT_ROOT / "data"))
 MODELS_DIR = Path(os.environ.get("TOYROBOT_MODELS_DIR", PROJECT_ROOT / "models"))
 FIGURES_DIR = Path(os.environ.get("TOYROBOT_FIGURES_DIR", PROJECT_ROOT / "figures"))
+# Caches that can always be rebuilt (photo content hashes): never inside the data folder, which we only read.
+CACHE_DIR = Path(os.environ.get("TOYROBOT_CACHE_DIR")
+                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "toyrobot")
 SHARED_DIR = PROJECT_ROOT.parent / "shared"  # read-only team material; may be absent
 
 SPLITS = ("training", "validation", "test")

@@ -3,10 +3,12 @@
 ``fit`` trains with the write-up's ``ModelCheckpoint`` (best ``val_accuracy``, saved as ``models/<name>.keras``) and:
 
 - writes the checkpoint atomically (temporary file + ``os.replace``), so a crash never leaves half a model file, and
-  never replaces it with a worse model — not within a run and not by a later run of the same name;
+  never replaces it with a worse model — not within a run and not by a later run of the same lineage (same photos,
+  same settings: ``lineage``). A run of other photos or settings takes the name; the earlier model, record and
+  history move to ``models/archive/<name>/<time>/``;
 - seeds Python, NumPy and TensorFlow and turns on TensorFlow's op determinism, so a CPU run repeats exactly;
 - is resumable: Keras' ``BackupAndRestore`` keeps the last finished epoch in ``models/<name>.backup/``; rerun the
-  same call after an interruption and training continues from there, with the best score, the history so far, the
+  same call after an interruption and training continues from there (only for the same lineage), with the best score, the history so far, the
   learning-rate reducer's state and the elapsed seconds restored;
 - writes ``models/<name>_history.csv`` (one row per epoch) and ``models/<name>.json`` (the metrics record that the
   results notebook reads) when the run finishes.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import shutil
 import time
@@ -30,13 +33,14 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from . import config
+from . import config, lineage
 from .files import atomic_write_text, publish, temporary_path
 from .models import count_params, infer_preprocessing
 
 MONITOR = "val_accuracy"
 LR_REDUCER_DEFAULTS = {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 1e-6}
 STATE_FILE = "run_state.json"
+ARCHIVE_DIR = "archive"  # models/archive/<name>/<time>/: earlier models of a name, moved, never deleted
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -60,6 +64,7 @@ def run_paths(name: str, models_dir: str | Path | None = None) -> dict[str, Path
         "record": models_dir / f"{name}.json",
         "history": models_dir / f"{name}_history.csv",
         "backup": models_dir / f"{name}.backup",
+        "test_predictions": models_dir / f"{name}_test_predictions.csv",
     }
 
 
@@ -216,11 +221,13 @@ def _class_names(train, class_names):
     return list(names) if names is not None else None
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json(path: str | Path) -> dict | None:
+    """A JSON record, or None when it is missing, unreadable or not a JSON object."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
 
 
 def fit(
@@ -238,19 +245,27 @@ def fit(
     class_names: list[str] | None = None,
     resume: bool = True,
     overwrite: bool = False,
+    reuse_finished: bool = False,
     callbacks: list[keras.callbacks.Callback] | None = None,
     saved_model: keras.Model | None = None,
+    photos: Mapping[str, Any] | None = None,
     verbose: str | int = "auto",
 ) -> RunResult:
     """Train ``model`` on ``train``, validate on ``val`` (SplitData from ``toyrobot_utils.data`` or tf.data
     datasets of (images, one-hot labels)) and keep the best epoch as ``models/<name>.keras``.
 
+    Every record carries the run's lineage (``lineage.run_lineage``): the photos of each split (from the SplitData's
+    audit; ``photos`` gives them when ``train`` is a plain dataset) and the settings that change the result.
+    A stored run of the same lineage is only replaced by a better one; a stored run of another lineage (other
+    photos, other settings) is moved to ``models/archive/<name>/<time>/`` and this run becomes the model of that
+    name. ``resume=True`` continues an interrupted run of the same lineage from its last finished epoch (another
+    lineage's interrupted run is set aside, with the reason printed); ``resume=False`` starts over.
+    ``overwrite=True`` archives the stored model and lets this run replace it whatever it scores.
+    ``reuse_finished=True`` returns a finished run of the same lineage as it is, without training.
+
     ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``) or a dict of its
     arguments. ``settings`` (image size, preprocessing, augment...) goes into the record as given; ``image_size``,
     ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
-    ``resume=True`` continues an interrupted run of the same name from its last finished epoch; ``resume=False``
-    starts over. ``overwrite=True`` lets this run replace the stored model even if it scores worse (by default an
-    earlier, better model of the same name is kept, and its record with it).
     ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end.
     ``saved_model``: the network the checkpoint writes and the record describes, when it is not ``model`` itself
     but contains it (``transfer.fit_frozen`` trains a transfer model's head on cached base features and saves the
@@ -258,48 +273,136 @@ def fit(
     """
     paths = run_paths(name, models_dir)
     paths["model"].parent.mkdir(parents=True, exist_ok=True)
-    state_path = paths["backup"] / STATE_FILE
     network = model if saved_model is None else saved_model
+    say = print if verbose != 0 else (lambda *args, **kwargs: None)
+    reducer_args = _reducer_arguments(lr_reducer)
+    settings = _completed_settings(settings, network, lr_reducer)
+    names = _class_names(train, class_names)
+    if names is not None:
+        lineage.check_class_names(names, f"the class names of run {name!r}")
+    run_lineage = lineage.run_lineage(
+        photos if photos is not None else lineage.photos_of_splits(train, val),
+        {**settings, "epochs": int(epochs), "seed": seed, "deterministic": deterministic, "lr_reducer": reducer_args,
+         "class_names": names, "network": lineage.network_signature(network)},
+    )
+
+    _remove_stale_temporaries(paths, name)
     params = count_params(network)
-
-    for stale in paths["model"].parent.glob(f".{name}[._]*.tmp*"):  # temp files of a write that was cut off
-        stale.unlink(missing_ok=True)
-    if not resume or overwrite:
-        shutil.rmtree(paths["backup"], ignore_errors=True)
-    state = _read_json(state_path) if paths["backup"].is_dir() else None
-    if state is not None and state.get("params") != params:
-        raise ValueError(
-            f"{paths['backup']} holds an interrupted run of {name!r} with a different network "
-            f"({state.get('params')} parameters, this one {params}). Call fit(..., resume=False) to start over, "
-            "or use another name."
-        )
-
-    previous = None if overwrite else _read_json(paths["record"])
-    if previous is not None and not paths["model"].is_file():
-        previous = None
+    state = _interrupted_state(name, paths, run_lineage, params, resume and not overwrite, say)
+    previous = _stored_run(name, paths, run_lineage, overwrite, interrupted=state is not None, say=say)
+    if reuse_finished and previous is not None and state is None:
+        say(f"{name}: a finished run of these photos and settings is stored; loaded it instead of training "
+            f"({lineage.summary(name, previous)}).")
+        return RunResult(name, keras.models.load_model(paths["model"]), load_history(name, paths["model"].parent),
+                         previous, False, paths)
     if state is None:
-        shutil.rmtree(paths["backup"], ignore_errors=True)  # a backup without our state is not resumable
-        state = {
-            "name": name,
-            "params": params,
-            "rows": [],
-            "best": previous["best_val_accuracy"] if previous else None,
-            "best_epoch": None,
-            "improved": False,
-            "resumed_at_epochs": [],
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-    threshold = state["best"] if paths["model"].is_file() else None
+        state = _new_state(name, params, run_lineage, previous)
 
     seed_everything(seed, deterministic)
+    history = _train(model, train, val, paths, state, epochs=epochs, reducer_args=reducer_args,
+                     callbacks=callbacks, saved_model=saved_model, verbose=verbose)
+    record, replaced = _keep_or_replace(
+        name, paths, state, history, previous, network=network, model=model, epochs=epochs, settings=settings,
+        reducer_args=reducer_args, names=names, seed=seed, deterministic=deterministic, run_lineage=run_lineage,
+        say=say,
+    )
+    shutil.rmtree(paths["backup"], ignore_errors=True)
+    say(lineage.summary(name, record))
+    return RunResult(name, keras.models.load_model(paths["model"]), history, record, replaced, paths)
 
+
+def _reducer_arguments(lr_reducer) -> dict | None:
+    if not lr_reducer:
+        return None
+    return {**LR_REDUCER_DEFAULTS, **(dict(lr_reducer) if isinstance(lr_reducer, Mapping) else {})}
+
+
+def _completed_settings(settings, network: keras.Model, lr_reducer) -> dict:
+    """The caller's settings with what predictions need filled in: the network's input size, its preprocessing."""
+    settings = dict(settings or {})
+    input_size = network.input_shape[1:3]
+    if None not in input_size:  # the network's input is what predictions must be resized to, whatever was passed
+        input_size = [int(d) for d in input_size]
+        if settings.get("image_size") is not None and list(settings["image_size"]) != input_size:
+            warnings.warn(f"settings image_size {settings['image_size']} differs from the network's input "
+                          f"{input_size}; the record keeps the network's.", stacklevel=3)
+        settings["image_size"] = input_size
+    settings.setdefault("preprocessing", infer_preprocessing(network))
+    settings.setdefault("lr_reducer", bool(lr_reducer))
+    return settings
+
+
+def _remove_stale_temporaries(paths: dict, name: str) -> None:
+    """Temporary files of a write that was cut off (a killed process) are never a model."""
+    for stale in paths["model"].parent.glob(f".{name}[._]*.tmp*"):
+        stale.unlink(missing_ok=True)
+
+
+def _stored_run(name: str, paths: dict, run_lineage: dict, overwrite: bool, *, interrupted: bool, say) -> dict | None:
+    """The stored record of this name when it is of the same lineage (the score to beat); a stored model of another
+    lineage — or any, with ``overwrite`` — is archived first, never deleted. A model file without a record is the
+    checkpoint of an interrupted run: kept when that run is being resumed (``interrupted``), archived otherwise."""
+    previous = read_json(paths["record"]) if paths["model"].is_file() else None
+    if previous is not None and not overwrite and lineage.same_lineage(previous.get("lineage"), run_lineage):
+        return previous
+    if previous is None and interrupted and not paths["record"].exists():
+        return None
+    if paths["model"].is_file() or paths["record"].is_file():
+        if overwrite:
+            why = "overwrite=True was passed"
+        elif previous is None:
+            why = "the stored model has no readable record, so its photos are unknown"
+        else:
+            why = f"the stored model was trained with {lineage.differences(previous.get('lineage'), run_lineage)}"
+        where = archive_run(name, paths["model"].parent)
+        say(f"{name}: {why}; moved it to {where} (kept, not deleted) and training this run as the model of that name.")
+    return None
+
+
+def _interrupted_state(name: str, paths: dict, run_lineage: dict, params: dict, resume: bool, say) -> dict | None:
+    """The state of an interrupted run of this name when it can be continued (same lineage); else None, and the
+    backup folder is cleared (nothing in it can be continued)."""
+    state_path = paths["backup"] / STATE_FILE
+    state = read_json(state_path) if resume and paths["backup"].is_dir() else None
+    if state is not None and state.get("lineage_key") != run_lineage["key"]:
+        why = (f"a different network ({(state.get('params') or {}).get('total')} parameters, this one "
+               f"{params['total']})" if state.get("params") != params else
+               lineage.differences(state.get("lineage"), run_lineage))
+        say(f"{name}: not resuming the interrupted run in {paths['backup']}: it was trained with {why}. "
+            "Starting over.")
+        state = None
+    if state is None:
+        shutil.rmtree(paths["backup"], ignore_errors=True)
+    elif state.get("rows"):
+        say(f"{name}: resuming the interrupted run of these photos and settings after epoch "
+            f"{max(r['epoch'] for r in state['rows'])}.")
+    return state
+
+
+def _new_state(name: str, params: dict, run_lineage: dict, previous: dict | None) -> dict:
+    return {
+        "name": name,
+        "params": params,
+        "lineage_key": run_lineage["key"],
+        "lineage": run_lineage,
+        "rows": [],
+        "best": previous["best_val_accuracy"] if previous else None,
+        "best_epoch": None,
+        "improved": False,
+        "resumed_at_epochs": [],
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _train(model, train, val, paths: dict, state: dict, *, epochs, reducer_args, callbacks, saved_model,
+           verbose) -> pd.DataFrame:
+    """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup."""
+    state_path = paths["backup"] / STATE_FILE
+    threshold = state["best"] if paths["model"].is_file() else None
     checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
                                        verbose=0 if verbose == 0 else 1, model_to_save=saved_model)
-    reducer = None
-    reducer_args = None
-    if lr_reducer:
-        reducer_args = {**LR_REDUCER_DEFAULTS, **(dict(lr_reducer) if isinstance(lr_reducer, Mapping) else {})}
-        reducer = keras.callbacks.ReduceLROnPlateau(verbose=0 if verbose == 0 else 1, **reducer_args)
+    reducer = (keras.callbacks.ReduceLROnPlateau(verbose=0 if verbose == 0 else 1, **reducer_args)
+               if reducer_args else None)
     recorder = _RunRecorder(state, state_path, checkpoint, reducer)
     backup = keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False)
     run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, backup]
@@ -311,23 +414,15 @@ def fit(
                   verbose=verbose, shuffle=False)  # shuffling is the data pipeline's (seeded) business
     finally:
         model._initial_epoch = None  # BackupAndRestore's starting epoch must not leak into a later fit of this model
-
     history = pd.DataFrame(state["rows"])
     if history.empty:
-        raise RuntimeError(f"Run {name!r} finished without any epoch (epochs={epochs}).")
+        raise RuntimeError(f"Run {paths['model'].stem!r} finished without any epoch (epochs={epochs}).")
+    return history
 
-    settings = dict(settings or {})
-    input_size = network.input_shape[1:3]
-    if None not in input_size:  # the network's input is what predictions must be resized to, whatever was passed
-        input_size = [int(d) for d in input_size]
-        if settings.get("image_size") is not None and list(settings["image_size"]) != input_size:
-            warnings.warn(f"settings image_size {settings['image_size']} differs from the network's input "
-                          f"{input_size}; the record keeps the network's.", stacklevel=2)
-        settings["image_size"] = input_size
-    settings.setdefault("preprocessing", infer_preprocessing(network))
-    settings.setdefault("lr_reducer", bool(lr_reducer))
-    names = _class_names(train, class_names)
 
+def _keep_or_replace(name, paths, state, history, previous, *, network, model, epochs, settings, reducer_args, names,
+                     seed, deterministic, run_lineage, say) -> tuple[dict, bool]:
+    """Write this run's record and history when it produced the kept model; otherwise note it in the stored one."""
     best_idx = int(history[MONITOR].idxmax()) if MONITOR in history else None
     run_summary = {
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -335,54 +430,74 @@ def fit(
         "best_epoch": int(history.loc[best_idx, "epoch"]) if best_idx is not None else None,
         "epochs_run": int(len(history)),
     }
-    replaced = bool(state["improved"]) or previous is None
-    if replaced:
-        best_row = history.loc[history["epoch"] == state["best_epoch"]] if state["best_epoch"] else history.iloc[:0]
-        seconds = float(history["seconds"].sum())
-        record = {
-            "name": name,
-            "model_file": paths["model"].name,
-            "history_file": paths["history"].name,
-            "best_val_accuracy": state["best"],
-            "best_epoch": state["best_epoch"],
-            "best_val_loss": float(best_row["val_loss"].iloc[0]) if "val_loss" in best_row and len(best_row) else None,
-            "best_train_accuracy": float(best_row["accuracy"].iloc[0])
-            if "accuracy" in best_row and len(best_row) else None,
-            "epochs_requested": int(epochs),
-            "epochs_run": int(len(history)),
-            "resumed_at_epochs": state["resumed_at_epochs"],
-            "seconds": seconds,
-            "seconds_per_epoch": seconds / len(history),
-            "params_total": params["total"],
-            "params_trainable": params["trainable"],
-            "params_non_trainable": params["non_trainable"],
-            "file_bytes": paths["model"].stat().st_size,
-            "settings": settings,
-            "lr_reducer": reducer_args,
-            "final_learning_rate": _current_lr(model),
-            "class_names": names,
-            "seed": seed,
-            "deterministic": deterministic,
-            "timestamp": run_summary["timestamp"],
-            "started": state["started"],
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
-        }
-        _atomic_write_text(paths["history"], history.to_csv(index=False))
-        _write_json(paths["record"], record)
-    else:
+    if not (state["improved"] or previous is None):
         record = dict(previous)
         record.setdefault("later_runs_not_kept", []).append(run_summary)
         _write_json(paths["record"], record)
-        if verbose != 0:
-            print(
-                f"{name}: this run's best {MONITOR} {run_summary['best_val_accuracy']:.4f} did not beat the stored "
-                f"{previous['best_val_accuracy']:.4f} ({previous.get('timestamp')}); kept {paths['model']} and its "
-                "record (pass overwrite=True to replace them)."
-            )
-    shutil.rmtree(paths["backup"], ignore_errors=True)
+        say(f"{name}: this run's best {MONITOR} {run_summary['best_val_accuracy']:.4f} did not beat the stored "
+            f"{previous['best_val_accuracy']:.4f} of the same photos and settings ({previous.get('timestamp')}); "
+            f"kept {paths['model']} and its record (pass overwrite=True to replace them).")
+        return record, False
+    params = count_params(network)
+    best_row = history.loc[history["epoch"] == state["best_epoch"]] if state["best_epoch"] else history.iloc[:0]
+    seconds = float(history["seconds"].sum())
+    record = {
+        "name": name,
+        "model_file": paths["model"].name,
+        "history_file": paths["history"].name,
+        "best_val_accuracy": state["best"],
+        "best_epoch": state["best_epoch"],
+        "best_val_loss": float(best_row["val_loss"].iloc[0]) if "val_loss" in best_row and len(best_row) else None,
+        "best_train_accuracy": float(best_row["accuracy"].iloc[0]) if "accuracy" in best_row and len(best_row)
+        else None,
+        "epochs_requested": int(epochs),
+        "epochs_run": int(len(history)),
+        "resumed_at_epochs": state["resumed_at_epochs"],
+        "seconds": seconds,
+        "seconds_per_epoch": seconds / len(history),
+        "params_total": params["total"],
+        "params_trainable": params["trainable"],
+        "params_non_trainable": params["non_trainable"],
+        "file_bytes": paths["model"].stat().st_size,
+        "settings": settings,
+        "lr_reducer": reducer_args,
+        "final_learning_rate": _current_lr(model),
+        "class_names": names,
+        "seed": seed,
+        "deterministic": deterministic,
+        "timestamp": run_summary["timestamp"],
+        "started": state["started"],
+        "lineage": run_lineage,
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+    }
+    atomic_write_text(paths["history"], history.to_csv(index=False))
+    _write_json(paths["record"], record)
+    return record, True
 
-    best_model = keras.models.load_model(paths["model"])
-    return RunResult(name, best_model, history, record, replaced, paths)
+
+def archive_run(name: str, models_dir: str | Path | None = None) -> Path | None:
+    """Move run ``name``'s model, record, history and test predictions to ``models/archive/<name>/<time>/`` (the
+    time it was trained), so a run of other photos or settings can take the name without losing anything.
+    Returns the archive folder, or None when there was nothing to move."""
+    paths = run_paths(name, models_dir)
+    owned = [paths[k] for k in ("model", "record", "history", "test_predictions") if paths[k].is_file()]
+    if not owned:
+        return None
+    record = read_json(paths["record"]) or {}
+    try:
+        when = datetime.fromisoformat(record["timestamp"])
+    except (KeyError, TypeError, ValueError):
+        when = datetime.fromtimestamp(owned[0].stat().st_mtime, timezone.utc)
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = paths["model"].parent / ARCHIVE_DIR / name
+    folder, n = base / stamp, 1
+    while folder.exists():
+        n += 1
+        folder = base / f"{stamp}-{n}"
+    folder.mkdir(parents=True)
+    for path in owned:
+        os.replace(path, folder / path.name)
+    return folder
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -398,7 +513,7 @@ class LoadedRun(NamedTuple):
 def load_record(name: str, models_dir: str | Path | None = None) -> dict:
     """The metrics record ``models/<name>.json`` of a finished run."""
     path = run_paths(name, models_dir)["record"]
-    record = _read_json(path)
+    record = read_json(path)
     if record is None:
         raise FileNotFoundError(f"No run record {path}: train it first with training.fit(..., name={name!r}).")
     return record
@@ -435,7 +550,7 @@ def list_runs(models_dir: str | Path | None = None) -> pd.DataFrame:
     models_dir = Path(models_dir) if models_dir is not None else config.MODELS_DIR
     rows = []
     for path in sorted(models_dir.glob("*.json")):
-        record = _read_json(path)
+        record = read_json(path)
         if not record or "best_val_accuracy" not in record:
             continue
         settings = record.get("settings") or {}
@@ -456,7 +571,10 @@ def list_runs(models_dir: str | Path | None = None) -> pd.DataFrame:
 
 
 __all__ = [
+    "ARCHIVE_DIR",
     "AtomicModelCheckpoint",
+    "archive_run",
+    "read_json",
     "LR_REDUCER_DEFAULTS",
     "LoadedRun",
     "update_record",

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from . import config, data, training
+from . import config, data, lineage, training
 from .models import compile_model, count_params, find_base
 
 FEATURE_PATH = "cached base features"
@@ -189,6 +189,7 @@ def fit_frozen(
     settings = dict(settings or {})
     settings["augment"] = bool(augment)  # what this run did (a model table row's default may say otherwise)
     names = class_names if class_names is not None else training._class_names(train, None)
+    fit_kwargs.setdefault("photos", lineage.photos_of_splits(train, val))  # the head's data are features, not photos
     common = dict(name=name, epochs=epochs, models_dir=models_dir, seed=seed, class_names=names,
                   lr_reducer=lr_reducer, verbose=verbose, **fit_kwargs)
 
