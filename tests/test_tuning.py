@@ -90,6 +90,25 @@ def test_recorded_settings_guard_a_resume(tiny_data, tmp_path):
         tuning.run_search(datasets, record_settings={"batch_size": 8, "augment": True}, **kwargs)
 
 
+def test_a_search_of_other_photos_is_archived_and_a_new_one_starts(tiny_data, tmp_path, capsys):
+    """The series rerun on your own photos (same class names, same project name) must not resume the search of the
+    built-in photos: their trials' scores were measured on other photos."""
+    root, datasets = tiny_data
+    kwargs = dict(directory=tmp_path, max_trials=1, executions_per_trial=1, epochs=1, verbose=2)
+    tuning.run_search(datasets, **kwargs)
+    first_photos = json.loads((tmp_path / tuning.PROJECT_NAME / tuning.SETTINGS_FILE).read_text())["photos"]
+    other = make_dataset(tmp_path / "other", seed=5)  # same classes, other photos
+    other_sets = load_datasets(other, image_size=SIZE, batch_size=8, verbose=False)
+    capsys.readouterr()
+    again = tuning.run_search(other_sets, **kwargs)
+    assert "trained on other photos" in capsys.readouterr().out
+    assert again.trials_run == ["0"]  # a new search, not a resume
+    stored = json.loads((tmp_path / tuning.PROJECT_NAME / tuning.SETTINGS_FILE).read_text())["photos"]
+    assert stored != first_photos
+    archived = list((tmp_path / "archive" / tuning.PROJECT_NAME).glob("*/" + tuning.SETTINGS_FILE))
+    assert len(archived) == 1 and json.loads(archived[0].read_text())["photos"] == first_photos
+
+
 def test_trials_table_has_ids_status_score_values_and_timing(searched):
     table = searched.table
     for column in ["trial_id", "status", "score", "best_epoch", "Input_Conv_Filters", "n_Conv_Layers",

@@ -7,13 +7,14 @@ model's confusion matrix without loading a single network.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
-from . import config
+from . import config, lineage
 from .models import MODEL_TABLE
 from .files import atomic_write_text
 from .training import load_record, run_paths, update_record
@@ -26,7 +27,17 @@ EXTRA_LABELS = {"tuned": "tuned (08)", "m9_mobilenet_v2_finetune": "9 fine-tuned
 
 def predictions_path(name: str, models_dir: str | Path | None = None) -> Path:
     """Where a run's test predictions dataframe is kept: next to its model and record."""
-    return run_paths(name, models_dir)["model"].with_name(f"{name}_test_predictions.csv")
+    return run_paths(name, models_dir)["test_predictions"]
+
+
+def test_photos(files: Iterable[str | Path], record: dict | None = None) -> dict:
+    """The fingerprint of the test photos a run was evaluated on (relative to the data folder of its lineage when
+    they lie in it), so stale test results can be told from current ones."""
+    files = [Path(f) for f in files]
+    data_dir = ((record or {}).get("lineage") or {}).get("photos", {}).get("data_dir_resolved")
+    if not data_dir or not all(f.resolve().is_relative_to(data_dir) for f in files):
+        data_dir = Path(os.path.commonpath([f.resolve() for f in files])).parent if files else Path(".")
+    return {"data_dir": str(data_dir), **lineage.split_fingerprint([f.resolve() for f in files], Path(data_dir))}
 
 
 def save_test_results(run, results: dict, models_dir: str | Path | None = None) -> dict:
@@ -40,6 +51,7 @@ def save_test_results(run, results: dict, models_dir: str | Path | None = None) 
     return update_record(
         name,
         models_dir,
+        test_photos=test_photos(results["df"]["path"], load_record(name, models_dir)),
         test_accuracy=float(results["accuracy"]),
         test_images=int(len(results["df"])),
         per_class_test_accuracy={str(k): float(v) for k, v in per_class.items()},
@@ -64,12 +76,17 @@ def load_test_predictions(name: str, models_dir: str | Path | None = None) -> pd
     return df
 
 
-def ensure_test_predictions(name: str, models_dir: str | Path | None = None, data_dir: str | Path | None = None
-                            ) -> tuple[pd.DataFrame, bool]:
+def ensure_test_predictions(name: str, models_dir: str | Path | None = None, data_dir: str | Path | None = None,
+                            photos: dict | None = None) -> tuple[pd.DataFrame, bool]:
     """The run's test predictions, computed from its saved model (and stored) when they were not kept yet — runs
-    from before predictions were stored, or a record without test results. Returns (predictions, computed_now)."""
+    from before predictions were stored, a record without test results, or (given ``photos``, the data folder's
+    ``lineage.photos_of_folder``) results from other test photos than the folder's. Returns (predictions,
+    computed_now)."""
     record = load_record(name, models_dir)
-    if record.get("test_accuracy") is not None and predictions_path(name, models_dir).is_file():
+    current_test = ((photos or {}).get("splits") or {}).get("test")
+    stale = current_test is not None and (record.get("test_photos") or {}).get("fingerprint") != \
+        current_test["fingerprint"]
+    if record.get("test_accuracy") is not None and predictions_path(name, models_dir).is_file() and not stale:
         return load_test_predictions(name, models_dir), False
     from .evaluation import evaluate
 
@@ -79,22 +96,27 @@ def ensure_test_predictions(name: str, models_dir: str | Path | None = None, dat
 
 
 def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | None = None,
-                 extra_names: Iterable[str] = ()) -> pd.DataFrame:
+                 extra_names: Iterable[str] = (), photos: dict | None = None) -> pd.DataFrame:
     """One row per model of the write-up's table that has a record in ``models_dir`` (plus ``extra_names``).
 
     Columns: what changed, our validation and test accuracy beside the write-up's, parameters, file size, training
     time. Models without a record are listed in ``table.attrs["missing"]`` rather than failing, so a partial run
-    still gives a table.
+    still gives a table. Given ``photos`` (``lineage.photos_of_folder`` of the data folder, or
+    ``lineage.photos_of_splits`` of its loaded splits), only runs trained on those photos are compared; the others
+    are listed in ``table.attrs["other_photos"]`` ({name: its lineage in one line}), never mixed in.
     """
     models_dir = Path(models_dir) if models_dir is not None else config.MODELS_DIR
     wanted = [MODEL_TABLE[n] for n in (numbers if numbers is not None else MODEL_TABLE)]
-    rows, missing = [], []
+    rows, missing, other_photos = [], [], {}
     entries = [(spec.number, spec.name, spec) for spec in wanted] + [(None, name, None) for name in extra_names]
     for number, name, spec in entries:
         try:
             record = load_record(name, models_dir)
         except FileNotFoundError:
             missing.append(name)
+            continue
+        if photos is not None and not trained_on(record, photos):
+            other_photos[name] = lineage.summary(name, record)
             continue
         settings = record.get("settings") or {}
         rows.append({
@@ -121,11 +143,21 @@ def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | 
     if not table.empty:
         table = table.set_index("model")
     table.attrs["missing"] = missing
+    table.attrs["other_photos"] = other_photos
     return table
 
 
-def per_class_table(models_dir: str | Path | None = None, numbers: Iterable[int] | None = None) -> pd.DataFrame:
-    """Test accuracy per class (columns) for every model with test results (rows)."""
+def trained_on(record: dict, photos: dict) -> bool:
+    """Whether a run record's model was trained on ``photos`` (same classes, training and validation photos)."""
+    recorded = (record.get("lineage") or {}).get("photos")
+    return lineage.photos_key(recorded) not in (None, lineage.UNKNOWN) and \
+        lineage.photos_key(recorded) == lineage.photos_key(photos)
+
+
+def per_class_table(models_dir: str | Path | None = None, numbers: Iterable[int] | None = None,
+                    photos: dict | None = None) -> pd.DataFrame:
+    """Test accuracy per class (columns) for every model with test results (rows); given ``photos``, only models
+    trained on them (see ``compare_runs``)."""
     models_dir = Path(models_dir) if models_dir is not None else config.MODELS_DIR
     rows = {}
     for number in numbers if numbers is not None else MODEL_TABLE:
@@ -133,20 +165,24 @@ def per_class_table(models_dir: str | Path | None = None, numbers: Iterable[int]
             record = load_record(MODEL_TABLE[number].name, models_dir)
         except FileNotFoundError:
             continue
+        if photos is not None and not trained_on(record, photos):
+            continue
         if record.get("per_class_test_accuracy"):
             rows[number] = record["per_class_test_accuracy"]
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
-def series_table(models_dir: str | Path | None = None, extra_names: Iterable[str] = SERIES_EXTRAS) -> pd.DataFrame:
+def series_table(models_dir: str | Path | None = None, extra_names: Iterable[str] = SERIES_EXTRAS,
+                 photos: dict | None = None) -> pd.DataFrame:
     """Every run of the series in story order — models 1-8, the tuned network, MobileNetV2 frozen and fine-tuned —
     with a unique ``label`` index, per-class test accuracy columns (``test: <class>``) and the CPU latency. Runs
-    without a record are left out and listed in ``attrs["missing"]``."""
-    table = compare_runs(models_dir, numbers=range(1, len(MODEL_TABLE) + 1), extra_names=extra_names)
-    missing = table.attrs["missing"]
+    without a record are left out and listed in ``attrs["missing"]``; given ``photos``, runs trained on other photos
+    are left out and listed in ``attrs["other_photos"]`` (see ``compare_runs``)."""
+    table = compare_runs(models_dir, numbers=range(1, len(MODEL_TABLE) + 1), extra_names=extra_names, photos=photos)
+    missing, other_photos = table.attrs["missing"], table.attrs["other_photos"]
     if table.empty:
         table = pd.DataFrame(columns=["label", "name"]).set_index("label")
-        table.attrs["missing"] = missing
+        table.attrs.update(missing=missing, other_photos=other_photos)
         return table
     table = table.reset_index()
     labels = []
@@ -161,7 +197,7 @@ def series_table(models_dir: str | Path | None = None, extra_names: Iterable[str
         per_class = (load_record(row["name"], models_dir).get("per_class_test_accuracy") or {})
         for cls, value in per_class.items():
             table.loc[label, f"test: {cls}"] = value
-    table.attrs["missing"] = missing
+    table.attrs.update(missing=missing, other_photos=other_photos)
     return table
 
 

@@ -37,7 +37,7 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from . import config, models
+from . import config, lineage, models
 from .audit import DataSetError
 from .files import UMASK, atomic_write_text, temporary_path
 
@@ -424,6 +424,10 @@ def run_search(
     train, val = datasets["training"], datasets["validation"]
     class_names = getattr(train, "class_names", None)
     num_classes = len(class_names) if class_names else len(config.DEFAULT_CLASSES)
+    photos = lineage.photos_key(lineage.photos_of_splits(train, val))
+    if not overwrite:
+        _set_aside_search_of_other_photos(Path(directory) if directory is not None else config.MODELS_DIR / "tuner",
+                                          project_name, photos, verbose)
     seed_everything(seed)
     tuner = build_tuner(
         directory, project_name, algorithm=algorithm, num_classes=num_classes, image_size=tuple(image_size),
@@ -432,13 +436,35 @@ def run_search(
         hypermodel=hypermodel, log_trials=log_trials,
     )
     settings = {"algorithm": algorithm, "epochs": int(epochs), "executions_per_trial": int(executions_per_trial),
-                "image_size": list(image_size), "class_names": class_names}
+                "image_size": list(image_size), "class_names": class_names,
+                "photos": None if photos == lineage.UNKNOWN else photos}
     if not isinstance(data, Mapping):  # known only when the pipeline is built here
         settings.update(batch_size=int(batch_size), augment=bool(augment))
     settings.update(record_settings or {})
     _check_settings(Path(tuner.project_dir), settings)
     trials_run = search(tuner, train, val, epochs=epochs, callbacks=callbacks, verbose=verbose)
     return SearchResult(tuner, trials_run, time.perf_counter() - started)
+
+
+def _set_aside_search_of_other_photos(directory: Path, project_name: str, photos: str, verbose) -> None:
+    """A search's trials are only comparable on the photos they were trained on: a stored search of other photos
+    (same project name, e.g. the series rerun on your own photos) is moved to ``<directory>/archive/<project>/<time>/``
+    and a new search starts. A distributed search is refused instead (its workers share the folder)."""
+    project = directory / project_name
+    stored = (_read_json(project / SETTINGS_FILE) or {}).get("photos")
+    if not stored or photos == lineage.UNKNOWN or stored == photos:
+        return
+    what = (f"The search {project} was trained on other photos (fingerprint {lineage.short(stored)}, these "
+            f"{lineage.short(photos)})")
+    if is_distributed():
+        raise SettingsMismatchError(f"{what}: its trials do not compare with new ones. Start a new search with "
+                                    "another --project-name on every machine, or --overwrite on the chief.")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = directory / "archive" / project_name / stamp
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(project, target)
+    if verbose != 0:
+        print(f"{what}; moved it to {target} (kept, not deleted) and starting a new search.")
 
 
 # --------------------------------------------------------------------------------------------------------------------
