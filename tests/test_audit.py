@@ -222,6 +222,45 @@ def test_heic_without_pillow_heif_says_install_or_convert(tiny_dataset, monkeypa
     assert_skipped(report, heic, "pip install pillow-heif", "heif-convert")
 
 
+def test_text_named_heic_is_called_text_not_heic(tiny_dataset):
+    fake = tiny_dataset / "training" / "cars" / "IMG_0003.HEIC"
+    fake.write_text("this is a note, not a photo\n" * 5)
+    report = audit(tiny_dataset)
+    assert_skipped(report, fake, "contains text", "replace it with the real photo")
+    assert "heif-convert" not in row(report, fake)["problem"]
+
+
+def test_a_symbolic_link_that_leads_nowhere_says_so(tiny_dataset):
+    loop = tiny_dataset / "training" / "cars" / "loop.jpg"
+    loop.symlink_to(loop.name)  # points to itself
+    dangling = tiny_dataset / "training" / "cars" / "gone.jpg"
+    dangling.symlink_to(tiny_dataset / "nowhere.jpg")
+    report = audit(tiny_dataset)
+    for link in (loop, dangling):
+        assert_skipped(report, link, "symbolic link that leads to no file", "remove it")
+        assert "permissions" not in row(report, link)["problem"]
+
+
+def test_a_symbolic_link_to_a_photo_outside_the_data_folder_is_reported(tiny_dataset, tmp_path):
+    outside = write_image(tmp_path / "elsewhere" / "car.jpg", seed=4242, tint=(200, 30, 30))
+    link = tiny_dataset / "training" / "cars" / "linked.jpg"
+    link.symlink_to(outside)
+    inside = tiny_dataset / "training" / "cars" / "inside_link.jpg"
+    inside.symlink_to(tiny_dataset / "test" / "cars" / "cars_00.jpg")  # inside the folder: no warning for it
+    report = audit(tiny_dataset)
+    assert row(report, link)["status"] == "ok"
+    warning = [w for w in report.warnings if "symbolic links to files outside" in w]
+    assert len(warning) == 1 and "training/cars/linked.jpg" in warning[0] and str(outside) in warning[0]
+    assert "inside_link" not in warning[0]
+
+
+def test_a_class_folder_name_that_cannot_be_a_bin_is_refused(tiny_dataset):
+    for split in ("training", "validation", "test"):
+        (tiny_dataset / split / "cars").rename(tiny_dataset / split / " ")
+    with pytest.raises(DataSetError, match="class name ' ' from the folder .*training/ .* is empty"):
+        audit(tiny_dataset)
+
+
 def test_phone_photo_modes_are_ok(tiny_dataset):
     folder = tiny_dataset / "training" / "brios"
     rotated = write_image(folder / "rotated.jpg", (40, 32), seed=11, exif_orientation=6)

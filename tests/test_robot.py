@@ -164,7 +164,8 @@ def test_predict_command_prints_model_class_and_probability(tiny_run, photos, ca
     assert main(["predict", *map(str, files), "--models-dir", str(models_dir)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"model: {NAME} - highest test accuracy")
-    for f, line in zip(files, out[1:]):
+    assert out[1].startswith(f"{NAME}: trained ") and "18/9/9 photos, fingerprint " in out[1]  # its lineage
+    for f, line in zip(files, out[2:]):
         probs = ref[f.name]
         assert line.split() == [str(f), CLASSES[int(np.argmax(probs))], f"{probs.max():.3f}"]
 
@@ -304,3 +305,130 @@ def test_sort_refuses_bad_arguments_before_touching_anything(tiny_run, photos, t
     assert main(["sort", str(photos), str(tmp_path / "bins"), "--models-dir", str(tmp_path / "no_models")]) == 2
     assert "No trained model" in capsys.readouterr().err
     assert not (tmp_path / "bins").exists() and tree_state(photos) == before
+
+
+# --- lineage, names that become paths, and one-line errors -------------------------------------------------------------
+
+
+def fake_lineage(training_fingerprint: str) -> dict:
+    splits = {s: {"photos": 3, "fingerprint": f"{training_fingerprint}-{s}"} for s in ("training", "validation")}
+    return {"photos": {"data_dir": "data", "class_names": list(CLASSES), "splits": splits}, "key": "k"}
+
+
+def test_default_model_comes_from_the_photos_of_the_latest_run(tmp_path):
+    """The series on the built-in photos, then notebook 02 on your own: the robot must not pick the built-in
+    MobileNetV2 (100 % on other test photos) over the model of your photos."""
+    fake_run(tmp_path, "m9_builtin", val=0.99, test=1.0)
+    fake_run(tmp_path, "m1_yours", val=0.7, test=0.6)
+    fake_run(tmp_path, "m2_yours", val=0.6, test=0.5)
+    fake_run(tmp_path, "legacy", val=0.99, test=1.0)  # a record from before lineages: photos unknown
+    for name, fingerprint, when in (("m9_builtin", "builtin", "2026-11-01T10:00:00+00:00"),
+                                    ("m1_yours", "yours", "2026-11-02T10:00:00+00:00"),
+                                    ("m2_yours", "yours", "2026-11-02T09:00:00+00:00")):
+        record = json.loads((tmp_path / f"{name}.json").read_text())
+        record.update(lineage=fake_lineage(fingerprint), timestamp=when)
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    choice = robot.choose_model(models_dir=tmp_path)
+    assert choice.name == "m1_yours"
+    assert "photos of the latest run" in choice.reason and "2 trained on other or unknown photos" in choice.reason
+
+
+def copy_run(models_dir: Path, target: Path, **record_changes) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(models_dir / f"{NAME}.keras", target / f"{NAME}.keras")
+    record = json.loads((models_dir / f"{NAME}.json").read_text())
+    record.update(record_changes)
+    (target / f"{NAME}.json").write_text(json.dumps(record))
+    return target
+
+
+@pytest.mark.parametrize("bad", ["../escaped", "/tmp/absolute-bin", ""])
+def test_class_names_from_a_record_never_become_paths_outside_the_bins(tiny_run, photos, tmp_path, capsys, bad):
+    _, models_dir = tiny_run
+    other = copy_run(models_dir, tmp_path / "models", class_names=[bad, "brios", "cars"])
+    bins = tmp_path / "sorted" / "bins"
+    before = tree_state(photos)
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(other), "--move"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: class name") and str(other / f"{NAME}.json") in err and "Traceback" not in err
+    assert not (tmp_path / "sorted").exists() and not Path("/tmp/absolute-bin").exists()
+    assert tree_state(photos) == before  # --move deleted nothing
+
+
+@pytest.mark.parametrize("where", ["proc", "under_a_file"])
+def test_sort_into_a_folder_that_cannot_be_written_is_one_line(tiny_run, photos, tmp_path, capsys, where):
+    _, models_dir = tiny_run
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    bins = Path("/proc/toyrobot-bins") if where == "proc" else blocker / "bins"
+    before = tree_state(photos)
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: Cannot write into the bins folder {bins}") and len(err.strip().splitlines()) == 1
+    assert tree_state(photos) == before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_model_file_is_one_line_naming_it(tiny_run, photos, tmp_path, capsys, damage):
+    _, models_dir = tiny_run
+    other = copy_run(models_dir, tmp_path / "models")
+    if damage == "truncated":
+        truncate(other / f"{NAME}.keras", 0.6)
+    else:
+        (other / f"{NAME}.keras").write_bytes(os.urandom(2000))
+    for command in (["predict", str(next(photos.iterdir()))], ["sort", str(photos), str(tmp_path / "bins")]):
+        assert main([*command, "--models-dir", str(other)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: The model file {other / (NAME + '.keras')} cannot be read")
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bins").exists()
+
+
+def test_a_record_that_disagrees_with_its_network_is_refused(tiny_run, photos, tmp_path):
+    _, models_dir = tiny_run
+    record = json.loads((models_dir / f"{NAME}.json").read_text())
+    wrong_size = copy_run(models_dir, tmp_path / "size", settings={**record["settings"], "image_size": [64, 64]})
+    with pytest.raises(robot.RobotError, match="takes 32x32 px photos but its record .* says 64x64"):
+        robot.predict_photos([photos], models_dir=wrong_size)
+    wrong_classes = copy_run(models_dir, tmp_path / "classes", class_names=["a", "b"])
+    with pytest.raises(robot.RobotError, match="predicts 3 classes but its record names 2"):
+        robot.predict_photos([photos], models_dir=wrong_classes)
+
+
+def test_ctrl_c_stops_after_the_current_photo_with_a_summary(tiny_run, photos, tmp_path, capsys, monkeypatch):
+    import signal
+
+    _, models_dir = tiny_run
+    copies = []
+    real_copy = robot.copy_verified
+
+    def copy_then_ctrl_c(src, bin_dir):
+        copies.append(src)
+        result = real_copy(src, bin_dir)
+        if len(copies) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C while the second photo is copied
+        return result
+
+    monkeypatch.setattr(robot, "copy_verified", copy_then_ctrl_c)
+    n_photos = len(list(photos.iterdir()))
+    bins = tmp_path / "bins"
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--move"]) == 130
+    captured = capsys.readouterr()
+    assert "2 photos moved into" in captured.out  # the summary, after the photo that was being copied
+    assert f"{n_photos - 2} photo(s) not sorted" in captured.err and "Traceback" not in captured.err
+    assert len(copies) == 2 and len(list(photos.iterdir())) == n_photos - 2
+    assert len([f for f in bins.rglob("*.jpg")]) == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C means Ctrl-C again afterwards
+
+
+def test_the_next_sort_removes_copies_a_killed_sort_left(tiny_run, photos, tmp_path, capsys):
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    part = bins / "cars" / ".new_cars_00.jpg.k3j4h5.part"  # what copy_verified leaves when killed (SIGKILL)
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"")
+    unrelated = bins / "cars" / ".notes.part.txt"
+    unrelated.write_text("mine")
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir)]) == 0
+    assert not part.exists() and unrelated.exists()
+    assert "removed 1 unfinished cop(ies)" in capsys.readouterr().out

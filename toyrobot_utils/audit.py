@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from toyrobot_utils import config, images
+from toyrobot_utils import config, images, lineage
 
 COLUMNS = ["split", "class", "file", "size", "mode", "status", "problem"]
 DUPLICATE_COLUMNS = ["file_a", "file_b", "distance"]
@@ -223,6 +223,11 @@ def _check_layout(data_dir: Path, splits: tuple[str, ...]) -> list[str]:
         )
     reference = "training" if "training" in splits else splits[0]
     class_names = folders[reference]
+    for name in class_names:
+        try:
+            lineage.check_class_name(name, f"the folder {data_dir / reference / name}")
+        except lineage.LineageError as err:
+            raise DataSetError(str(err)) from None
     problems = []
     for s in splits:
         missing_classes = sorted(set(class_names) - set(folders[s]))
@@ -304,6 +309,11 @@ def _looks_like_text(path: Path) -> bool:
     return printable / len(head) > 0.95
 
 
+def _text_problem(ext: str) -> str:
+    return (f"not an image: the file contains text, despite its {ext} extension; replace it with the real photo or "
+            "move it out of the data folder")
+
+
 def check_photo(path: str | Path, image_size: tuple[int, int]) -> tuple[np.ndarray | None, str]:
     """One photo outside a data folder (the robot's ``predict``/``sort``): (uint8 array at ``image_size``, "") or
     (None, the audit's reason it cannot be used), with the same checks and wording as a data-set audit."""
@@ -329,7 +339,11 @@ def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool) -> _FileR
     try:
         n_bytes = path.stat().st_size
     except OSError as err:
-        result.problem = f"cannot be read ({err}); check the file's permissions"
+        if path.is_symlink():
+            result.problem = (f"a symbolic link that leads to no file ({err.strerror or err}: it points to a missing "
+                              "file or, through other links, back to itself); remove it, or link it to the photo")
+        else:
+            result.problem = f"cannot be read ({err.strerror or err}); check the file's permissions"
         return result
     if n_bytes == 0:
         result.problem = "empty file (0 bytes), probably an interrupted copy; copy the photo again from its source"
@@ -345,6 +359,9 @@ def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool) -> _FileR
             result.problem = f"not an image file ({ext or 'no extension'}); ignored"
         return result
     is_heif = ext in _HEIF_EXTENSIONS
+    if is_heif and _looks_like_text(path):
+        result.problem = _text_problem(ext)
+        return result
     if is_heif and not images.HEIF_SUPPORTED:
         result.problem = (
             f"HEIC/HEIF photo, but pillow-heif is not installed: `pip install pillow-heif`, or {_heic_advice(path)}"
@@ -359,10 +376,7 @@ def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool) -> _FileR
         if is_heif:
             result.problem = f"HEIC/HEIF photo that pillow-heif cannot read; {_heic_advice(path)}"
         elif _looks_like_text(path):
-            result.problem = (
-                f"not an image: the file contains text, despite its {ext} extension; replace it with the real "
-                "photo or move it out of the data folder"
-            )
+            result.problem = _text_problem(ext)
         else:
             result.problem = (
                 f"not a readable {ext} image (unknown or damaged format); re-export or re-copy it from the original"
@@ -497,6 +511,19 @@ def _path_sort_key(series: pd.Series) -> pd.Series:
     return series.map(str) if series.dtype == object else series
 
 
+def _links_outside(files, data_dir) -> list[tuple[Path, Path]]:
+    """(file, where it really is) for files whose real location is outside the data folder (symbolic links)."""
+    if data_dir is None:
+        return []
+    root = Path(data_dir).resolve()
+    outside = []
+    for f in files:
+        real = Path(f).resolve()
+        if not real.is_relative_to(root):
+            outside.append((Path(f), real))
+    return outside
+
+
 def _warnings(report: AuditReport) -> list[str]:
     warnings = []
     table, data_dir = report.table, report.data_dir
@@ -522,6 +549,15 @@ def _warnings(report: AuditReport) -> list[str]:
             f"{len(dup)} near-duplicate photo pair(s) across splits: " + "; ".join(listed[:20]) + more + ". "
             "The same shot in training and validation/test inflates the measured accuracy; keep each shot in one "
             "split only (move or delete one copy yourself; the audit changes nothing)."
+        )
+    outside = _links_outside(ok["file"], data_dir)
+    if outside:
+        listed = [f"{_relative(f, data_dir)} -> {target}" for f, target in outside[:10]]
+        more = f"; and {len(outside) - 10} more" if len(outside) > 10 else ""
+        warnings.append(
+            f"{len(outside)} photo(s) are symbolic links to files outside {data_dir}: " + "; ".join(listed) + more
+            + ". They are used, but the data set then changes whenever those files do (and is incomplete on another "
+            "machine); copy the photos into the data folder if that is not what you want."
         )
     skipped = report.skipped()
     if not skipped.empty:

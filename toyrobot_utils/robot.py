@@ -33,8 +33,10 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,7 +46,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import config
+from . import config, lineage
 
 UNSURE = "unsure"
 DEFAULT_THRESHOLD = 0.6
@@ -107,16 +109,19 @@ def trained_models(models_dir: str | Path | None = None) -> pd.DataFrame:
         if record is None or "best_val_accuracy" not in record:
             orphans.append(model_path.name)
             continue
+        photos = (record.get("lineage") or {}).get("photos")
         rows.append({
             "name": model_path.stem,
             "test_accuracy": _number(record.get("test_accuracy")),
             "val_accuracy": _number(record.get("best_val_accuracy")),
             "image_size": (record.get("settings") or {}).get("image_size"),
             "preprocessing": (record.get("settings") or {}).get("preprocessing"),
+            "photos": None if photos is None else lineage.photos_key(photos),
+            "trained": record.get("timestamp"),
             "model_path": model_path,
         })
     table = pd.DataFrame(rows, columns=["name", "test_accuracy", "val_accuracy", "image_size", "preprocessing",
-                                        "model_path"])
+                                        "photos", "trained", "model_path"])
     if not table.empty:
         table = table.assign(
             _test=table["test_accuracy"].fillna(-1.0), _val=table["val_accuracy"].fillna(-1.0)
@@ -152,9 +157,11 @@ def choose_model(model: str | Path | None = None, models_dir: str | Path | None 
                  "training, or a model file copied without its record)") if orphans else ""
         where = models_dir if models_dir.is_dir() else f"{models_dir} (the folder does not exist)"
         raise RobotError(f"No trained model in {where}{extra}. Train one first: {TRAIN_FIRST}.")
+    table, group = _latest_photos(table)
     best = table.iloc[0]
     n = len(table)
     others = f"{n} trained models" if n > 1 else "1 trained model"
+    others += group
     test, val = _number(best["test_accuracy"]), _number(best["val_accuracy"])
     if test is None:
         reason = (f"highest validation accuracy ({_pct(val)}) of the {others} in {models_dir}; none has a test "
@@ -166,6 +173,21 @@ def choose_model(model: str | Path | None = None, models_dir: str | Path | None 
                    else f" (validation {_pct(val)})")
     name = str(best["name"])
     return ModelChoice(name, models_dir, Path(best["model_path"]), _read_record(models_dir / f"{name}.json"), reason)
+
+
+def _latest_photos(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Accuracies only compare between models of the same photos, and the photos you trained on last are the ones
+    you mean: keep the models whose lineage has the photos of the most recently trained model (records without a
+    lineage only when no record has one). Returns (those rows, a phrase for the reason)."""
+    known = table[table["photos"].notna() & (table["photos"] != lineage.UNKNOWN)]
+    if known.empty:
+        return table, ""
+    latest = known.sort_values("trained", kind="stable", na_position="first").iloc[-1]
+    same = table[table["photos"] == latest["photos"]]
+    left_out = len(table) - len(same)
+    phrase = (f" trained on the photos of the latest run (fingerprint {lineage.short(latest['photos'])}"
+              + (f"; {left_out} trained on other or unknown photos not considered" if left_out else "") + ")")
+    return same.reset_index(drop=True), phrase
 
 
 def _named_model(model: str | Path, models_dir: Path) -> ModelChoice:
@@ -197,19 +219,47 @@ def _named_model(model: str | Path, models_dir: Path) -> ModelChoice:
 
 
 def load_model(choice: ModelChoice):
-    """The Keras model with the input it expects (``evaluation.ResolvedModel``: image size, preprocessing, classes)."""
+    """The Keras model with the input it expects (``evaluation.ResolvedModel``: image size, preprocessing, classes).
+
+    Refused with a ``RobotError`` that names the file: a model file Keras cannot read (damaged, truncated), a record
+    without class names or with class names that cannot be folder names, and a record that disagrees with its
+    network (input size, number of classes) — it would belong to another run, and predictions would be wrong."""
     from .evaluation import resolve_model
 
-    resolved = resolve_model(choice.name, models_dir=choice.models_dir)
-    n_outputs = int(resolved.model.output_shape[-1])
+    record_path = choice.model_path.with_suffix(".json")
+    try:
+        resolved = resolve_model(choice.name, models_dir=choice.models_dir)
+    except FileNotFoundError as err:
+        raise RobotError(f"{err}") from None
+    except Exception as err:  # noqa: BLE001 - Keras reports a damaged file in many ways ("File not found"...)
+        raise RobotError(
+            f"The model file {choice.model_path} cannot be read ({type(err).__name__}: {_first_line(err)}): it is "
+            "damaged or incomplete (an interrupted copy or write?). Copy it again from where it came from, or "
+            "retrain it (its notebook, or `make run`)."
+        ) from None
     if not resolved.class_names:
-        raise RobotError(f"The run record {choice.models_dir / (choice.name + '.json')} has no class_names; retrain "
+        raise RobotError(f"The run record {record_path} has no class_names; retrain "
                          "the model with training.fit so that its record names the classes (the bins).")
+    try:
+        lineage.check_class_names(resolved.class_names, f"the run record {record_path}")
+    except lineage.LineageError as err:
+        raise RobotError(str(err)) from None
+    n_outputs = int(resolved.model.output_shape[-1])
     if len(resolved.class_names) != n_outputs:
         raise RobotError(f"{choice.model_path} predicts {n_outputs} classes but its record names "
                          f"{len(resolved.class_names)} ({', '.join(resolved.class_names)}); the record belongs to "
                          "another run: retrain, or copy the matching .json beside the model.")
+    network_size = tuple(resolved.model.input_shape[1:3])
+    if None not in network_size and tuple(int(d) for d in network_size) != tuple(resolved.image_size):
+        raise RobotError(f"{choice.model_path} takes {network_size[0]}x{network_size[1]} px photos but its record "
+                         f"{record_path} says {resolved.image_size[0]}x{resolved.image_size[1]}; the record belongs to "
+                         "another run: retrain, or copy the matching .json beside the model.")
     return resolved
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else "no details"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -410,10 +460,17 @@ def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path 
     if UNSURE in classes:
         raise RobotError(f"The model {choice.name} has a class called {UNSURE!r}, which is also the bin for unsure "
                          "photos; rename that class folder and retrain.")
+    _check_writable(bins_dir)
+    removed_parts = _remove_interrupted_copies(bins_dir, [*classes, UNSURE])
     files = _files_to_sort(src_dir, bins_dir, recursive)
     log_path = Path(log_path) if log_path is not None else bins_dir / LOG_NAME
-    log = _Log(log_path)
+    try:
+        log = _Log(log_path)
+    except OSError as err:
+        raise RobotError(f"Cannot write the log {log_path} ({err.strerror or err}); pass a log file in a folder "
+                         "you can write to (--log).") from None
     rows = []
+    stop = _StopAfterCurrentPhoto()
 
     def record(row):
         row = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "threshold": float(threshold),
@@ -429,8 +486,12 @@ def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path 
             record({"source": str(f), "action": IGNORED, "error": "hidden system file, not a photo"})
         todo = [f for f in files if not _is_hidden(f)]
         for start in range(0, len(todo), 4 * batch_size):
+            if stop.requested:
+                break
             chunk = todo[start:start + 4 * batch_size]
             for src, (probs, error) in zip(chunk, _predict_chunk(resolved, chunk, batch_size)):
+                if stop.requested:
+                    break
                 if probs is None:
                     record({"source": str(src), "action": FAILED, "error": error})
                     continue
@@ -455,10 +516,62 @@ def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path 
                         continue
                 record({**row, "action": MOVED if move else COPIED, "error": ""})
     finally:
+        stop.restore()
         log.close()
     df = pd.DataFrame(rows, columns=LOG_COLUMNS)
-    df.attrs.update(model=choice.name, reason=choice.reason, class_names=list(classes), log=str(log_path))
+    decided = set(df["source"])
+    df.attrs.update(model=choice.name, reason=choice.reason, class_names=list(classes), log=str(log_path),
+                    interrupted=stop.requested, not_sorted=[str(f) for f in files if str(f) not in decided],
+                    removed_partial_copies=removed_parts)
     return df
+
+
+class _StopAfterCurrentPhoto:
+    """Ctrl-C during a sort: finish the photo being copied, then stop (``requested``); a second Ctrl-C interrupts
+    at once. Only the main thread can take signals; elsewhere Ctrl-C keeps its usual meaning."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def _check_writable(bins_dir: Path) -> None:
+    """Fail before any photo is touched when the bins cannot be written (read-only disk, /proc, no permission)."""
+    try:
+        bins_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".toyrobot-write-test.", dir=bins_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise RobotError(f"Cannot write into the bins folder {bins_dir} ({err.strerror or err}); pass a folder you "
+                         "can write to as BINS_DIR.") from None
+
+
+def _remove_interrupted_copies(bins_dir: Path, bins: Sequence[str]) -> list[str]:
+    """Hidden ``.<photo>.<random>.part`` files are copies a killed sort never finished (``copy_verified`` names a
+    copy only once it is complete): no photo is in them, so the next sort removes them. Sorts into the same bins must
+    not run at the same time."""
+    removed = []
+    for name in bins:
+        for part in (bins_dir / name).glob(".*.part") if (bins_dir / name).is_dir() else []:
+            try:
+                part.unlink()
+                removed.append(str(part))
+            except OSError:
+                pass
+    return removed
 
 
 def failures(df: pd.DataFrame) -> pd.DataFrame:
@@ -490,11 +603,14 @@ def predict_cli(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     try:
         choice = choose_model(args.model, args.models_dir)
-        print(f"model: {choice.name} - {choice.reason}", flush=True)
+        print(f"model: {choice.name} - {choice.reason}\n{lineage.summary(choice.name, choice.record)}", flush=True)
         df = predict_photos(args.images, choice=choice)
     except RobotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was changed (predict only reads photos).", file=sys.stderr)
+        return 130
     width = max([len(p) for p in df["path"]] + [4])
     for row in df.itertuples(index=False):
         if row.error:
@@ -541,12 +657,19 @@ def sort_cli(argv: Sequence[str]) -> int:
 
     try:
         choice = choose_model(args.model, args.models_dir)
-        print(f"model: {choice.name} - {choice.reason}", flush=True)
+        print(f"model: {choice.name} - {choice.reason}\n{lineage.summary(choice.name, choice.record)}", flush=True)
         df = sort_photos(args.src_dir, args.bins_dir, choice=choice, threshold=args.threshold, move=args.move,
                          recursive=args.recursive, log_path=args.log, on_result=show)
     except RobotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C: the photo being copied was left as a hidden .part file at most
+        print(f"interrupted at once (second Ctrl-C): every photo not yet sorted is still in {args.src_dir}; the log "
+              "says what was done, and the next sort removes any half-made copy.", file=sys.stderr)
+        return 130
+    if df.attrs["removed_partial_copies"]:
+        print(f"removed {len(df.attrs['removed_partial_copies'])} unfinished cop(ies) left by an interrupted sort "
+              "(hidden .part files; their originals were never touched).")
     sorted_rows = df[df["action"].isin([COPIED, MOVED])]
     per_bin = sorted_rows["bin"].value_counts()
     bins = ", ".join(f"{b}: {int(per_bin.get(b, 0))}" for b in [*df.attrs["class_names"], UNSURE] if b in per_bin)
@@ -559,6 +682,10 @@ def sort_cli(argv: Sequence[str]) -> int:
         print("Not sorted (left where they are):", file=sys.stderr)
         for row in failed.itertuples(index=False):
             print(f"  {row.source}: {row.error}", file=sys.stderr)
+    if df.attrs["interrupted"]:
+        print(f"interrupted (Ctrl-C) after the photo being sorted: {len(df.attrs['not_sorted'])} photo(s) not sorted, "
+              f"left in {args.src_dir}; run the same command again to sort them.", file=sys.stderr)
+        return 130
     return 1 if len(failed) else 0
 
 
