@@ -15,7 +15,7 @@ import pytest
 
 from conftest import tree_state, write_image
 from modelling_fixtures import tiny_gap_model
-from toyrobot_utils import data, lineage, training
+from toyrobot_utils import comparison, data, evaluation, lineage, models, training
 
 SIZE = 32
 COUNTS = {"training": 8, "validation": 4, "test": 3}
@@ -42,10 +42,10 @@ def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def train(data_dir: Path, models_dir: Path, *, epochs=6, callbacks=None, verbose=2, **kwargs):
+def train(data_dir: Path, models_dir: Path, *, epochs=6, callbacks=None, verbose=2, name="m", **kwargs):
     splits = data.load_datasets(data_dir, image_size=(SIZE, SIZE), batch_size=4, verbose=False)
     model = tiny_gap_model(classes=3, size=SIZE)  # global average pooling: learns the class colours in a few epochs
-    run = training.fit(model, splits["training"], splits["validation"], name="m", epochs=epochs,
+    run = training.fit(model, splits["training"], splits["validation"], name=name, epochs=epochs,
                        models_dir=models_dir, verbose=verbose, callbacks=callbacks, **kwargs)
     return run, splits
 
@@ -187,3 +187,27 @@ def test_summary_names_date_folder_counts_and_fingerprint(tmp_path):
     assert line.endswith(f"24/12/9 photos, fingerprint {photos['key'][:8]}")
     assert "unknown photos" in lineage.summary("old", {"timestamp": "2025-01-01T00:00:00+00:00"})
     json.dumps(record)  # records stay plain JSON
+
+
+def test_results_compare_only_runs_of_the_folders_photos_and_refresh_stale_test_results(tmp_path):
+    a, b, models_dir = folder(tmp_path / "a"), folder(tmp_path / "b", swapped=True), tmp_path / "models"
+    first, third = models.MODEL_TABLE[1].name, models.MODEL_TABLE[3].name
+    for name, where in ((first, a), (third, b)):
+        run, splits = train(where, models_dir, name=name, epochs=2, verbose=0)
+        comparison.save_test_results(run, evaluation.evaluate(run, splits["test"]), models_dir=models_dir)
+    photos_a = lineage.photos_of_folder(a)
+    table = comparison.series_table(models_dir, extra_names=(), photos=photos_a)
+    assert list(table["name"]) == [first]
+    assert list(table.attrs["other_photos"]) == [third]
+    assert table.attrs["other_photos"][third].startswith(f"{third}: trained ")
+    assert list(comparison.per_class_table(models_dir, photos=photos_a).index) == [1]
+    assert len(comparison.series_table(models_dir, extra_names=())) == 2  # without photos: every run, as before
+
+    # stored test results are reused while the test photos are the same, recomputed once they change
+    _, computed = comparison.ensure_test_predictions(first, models_dir, a, photos=photos_a)
+    assert not computed
+    write_image(a / "test" / "cars" / "new.png", array=np.full((SIZE, SIZE, 3), COLOURS["cars"], np.uint8))
+    predictions, computed = comparison.ensure_test_predictions(first, models_dir, a,
+                                                               photos=lineage.photos_of_folder(a))
+    assert computed and len(predictions) == 10
+    assert training.load_record(first, models_dir)["test_photos"]["photos"] == 10
