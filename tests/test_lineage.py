@@ -15,7 +15,7 @@ import pytest
 
 from conftest import tree_state, write_image
 from modelling_fixtures import tiny_gap_model
-from toyrobot_utils import comparison, data, evaluation, lineage, models, training
+from toyrobot_utils import comparison, data, evaluation, files, lineage, models, training
 
 SIZE = 32
 COUNTS = {"training": 8, "validation": 4, "test": 3}
@@ -174,9 +174,9 @@ def test_reuse_finished_loads_only_a_run_of_the_same_lineage(tmp_path, capsys):
 
 @pytest.mark.parametrize("bad", ["", "..", ".", "../escaped", "a/b", "/etc", "a\\b", None])
 def test_class_names_that_would_leave_their_folder_are_refused(bad):
-    with pytest.raises(lineage.LineageError, match="record x.json"):
-        lineage.check_class_name(bad, "the record x.json")
-    assert lineage.check_class_name("duplos", "x") == "duplos"
+    with pytest.raises(files.UnsafeNameError, match="record x.json"):
+        files.check_folder_name(bad, "the record x.json")
+    assert files.check_folder_name("duplos", "x") == "duplos"
 
 
 def test_summary_names_date_folder_counts_and_fingerprint(tmp_path):

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from toyrobot_utils import config, images, lineage
+from toyrobot_utils import config, images
+from toyrobot_utils.files import UnsafeNameError, check_folder_name
 
 COLUMNS = ["split", "class", "file", "size", "mode", "status", "problem"]
 DUPLICATE_COLUMNS = ["file_a", "file_b", "distance"]
@@ -225,8 +226,8 @@ def _check_layout(data_dir: Path, splits: tuple[str, ...]) -> list[str]:
     class_names = folders[reference]
     for name in class_names:
         try:
-            lineage.check_class_name(name, f"the folder {data_dir / reference / name}")
-        except lineage.LineageError as err:
+            check_folder_name(name, f"the folder {data_dir / reference / name}")
+        except UnsafeNameError as err:
             raise DataSetError(str(err)) from None
     problems = []
     for s in splits:

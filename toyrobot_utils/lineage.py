@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import config
+from .audit import audit
 from .files import atomic_write_text
 
 # Splits whose photos shape the model (it learns from training and is picked by validation accuracy).
@@ -37,38 +38,7 @@ UNKNOWN = "unknown"  # photos that were not given as SplitData (plain tf.data da
 
 
 class LineageError(ValueError):
-    """A name that would become a path is unsafe, or a lineage cannot be built; the message says which and why."""
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Names that become paths
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def check_class_name(name: Any, source: str) -> str:
-    """``name`` if it can safely be one folder name (a bin, a class folder), else ``LineageError`` naming ``source``
-    (the record or folder it came from). Refused: empty, ``.``/``..``, a path separator, an absolute path, a NUL."""
-    text = name if isinstance(name, str) else ""
-    problem = None
-    if not text.strip():
-        problem = "is empty" if isinstance(name, str) else f"is not a text ({name!r})"
-    elif text in (".", ".."):
-        problem = "is a relative folder reference"
-    elif "/" in text or "\\" in text or "\0" in text:
-        problem = "contains a path separator"
-    elif Path(text).is_absolute():
-        problem = "is an absolute path"
-    if problem:
-        raise LineageError(
-            f"class name {name!r} from {source} {problem}; class names become folder names (bins, class folders), "
-            "so each must be one plain folder name such as 'duplos'. Rename that class folder and retrain, or fix the "
-            "record."
-        )
-    return text
-
-
-def check_class_names(names: Iterable[Any], source: str) -> list[str]:
-    return [check_class_name(n, source) for n in names]
+    """A lineage cannot be built from what was given; the message says why."""
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -175,8 +145,6 @@ def photos_key(photos: Mapping | None) -> str:
 
 def photos_of_folder(data_dir: str | Path, splits=config.SPLITS) -> dict:
     """The ``photos`` lineage of a data folder as it is now (audits it without the duplicate check)."""
-    from .audit import audit  # the audit reads images; only callers that need a folder's lineage pay for it
-
     return photos_of_report(audit(data_dir, splits, check_duplicates=False), data_dir)
 
 
@@ -308,8 +276,6 @@ __all__ = [
     "KEY_SPLITS",
     "LineageError",
     "UNKNOWN",
-    "check_class_name",
-    "check_class_names",
     "differences",
     "file_digest",
     "network_signature",

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from . import config, lineage
+from .files import UnsafeNameError, check_folder_names
 
 UNSURE = "unsure"
 DEFAULT_THRESHOLD = 0.6
@@ -241,8 +242,8 @@ def load_model(choice: ModelChoice):
         raise RobotError(f"The run record {record_path} has no class_names; retrain "
                          "the model with training.fit so that its record names the classes (the bins).")
     try:
-        lineage.check_class_names(resolved.class_names, f"the run record {record_path}")
-    except lineage.LineageError as err:
+        check_folder_names(resolved.class_names, f"the run record {record_path}")
+    except UnsafeNameError as err:
         raise RobotError(str(err)) from None
     n_outputs = int(resolved.model.output_shape[-1])
     if len(resolved.class_names) != n_outputs:
