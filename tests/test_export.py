@@ -166,7 +166,7 @@ def test_export_command_and_its_errors(exported, tmp_path, capsys):
         export.export_tflite(NAME, models_dir=models_dir, data_dir=other, out_dir=out)
     with pytest.raises(export.ExportError, match="unknown variant"):
         export.export_tflite(NAME, models_dir=models_dir, data_dir=data_dir, out_dir=out, variants=("int4",))
-    with pytest.raises(export.ExportError, match="export-tflite"):
+    with pytest.raises(export.LiteError, match="export-tflite"):
         export.TFLiteModel(out / "missing.tflite")
     with pytest.raises(robot.RobotError, match="run notebook 02"):
         export.export_tflite(models_dir=tmp_path / "empty", data_dir=data_dir)

@@ -1,5 +1,5 @@
-"""The robot: choosing the model, predicting photos the way evaluation does, and sorting photos into bins without
-ever losing or overwriting one.
+"""The robot: choosing the model, predicting photos the way evaluation does (``robot``), and sorting photos into bins
+without ever losing or overwriting one (``sorting``).
 
 One tiny network (two conv layers, 32 px, 3 classes) is trained once per module on a generated data folder with
 ``training.fit``, so its record is a real one (image size, preprocessing, class names, test accuracy). Every sorting
@@ -20,7 +20,7 @@ import pytest
 
 from conftest import make_dataset, tree_state, truncate, write_image
 from modelling_fixtures import tiny_gap_model
-from toyrobot_utils import comparison, data, evaluation, images, robot, training
+from toyrobot_utils import comparison, data, evaluation, images, robot, sorting, training
 from toyrobot_utils.__main__ import main
 
 SIZE = 32
@@ -65,7 +65,7 @@ def reference(models_dir: Path, files) -> dict[str, np.ndarray]:
 
 
 def expected_bin(probs: np.ndarray, threshold: float) -> str:
-    return CLASSES[int(np.argmax(probs))] if probs.max() >= threshold else robot.UNSURE
+    return CLASSES[int(np.argmax(probs))] if probs.max() >= threshold else sorting.UNSURE
 
 
 def read_log(path: Path) -> list[dict]:
@@ -126,7 +126,12 @@ def test_model_file_without_record_and_unknown_name(tmp_path):
         robot.choose_model("orphan", tmp_path)
     with pytest.raises(robot.RobotError, match="No model file .*missing.keras.*Trained models in .*: good"):
         robot.choose_model("missing", tmp_path)
-    with pytest.raises(robot.RobotError, match="not a Keras model file"):
+    with pytest.raises(robot.RobotError, match="not a model file predict and sort can use"):
+        robot.choose_model(tmp_path / "good.h5")
+    with pytest.raises(robot.RobotError, match="No TFLite model file .*good.int8.tflite.*export-tflite"):
+        robot.choose_model(tmp_path / "good.int8.tflite")
+    (tmp_path / "good.int8.tflite").write_bytes(b"TFL3")
+    with pytest.raises(robot.RobotError, match="no readable manifest .*good.tflite.json"):
         robot.choose_model(tmp_path / "good.int8.tflite")
     assert robot.choose_model(tmp_path / "good.keras").name == "good"
 
@@ -191,21 +196,21 @@ def test_sort_copies_into_predicted_bins_and_leaves_originals(tiny_run, photos, 
     ref = reference(models_dir, sorted(photos.iterdir()))
     tops = sorted(float(p.max()) for p in ref.values())
     threshold = (tops[len(tops) // 2 - 1] + tops[len(tops) // 2]) / 2  # between two: some sure, some unsure
-    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=threshold)
+    df = sorting.sort_photos(photos, bins, models_dir=models_dir, threshold=threshold)
 
     assert tree_state(photos) == before  # every original untouched: bytes, size, mtime
-    assert set(df["action"]) == {robot.COPIED} and (df["error"] == "").all()
-    assert robot.failures(df).empty
+    assert set(df["action"]) == {sorting.COPIED} and (df["error"] == "").all()
+    assert sorting.failures(df).empty
     placed = {Path(d).name: Path(d).parent.name for d in df["destination"]}
     assert placed == {name: expected_bin(p, threshold) for name, p in ref.items()}
-    assert robot.UNSURE in placed.values() and set(placed.values()) - {robot.UNSURE}
+    assert sorting.UNSURE in placed.values() and set(placed.values()) - {sorting.UNSURE}
     for row in df.itertuples(index=False):
         assert Path(row.destination).read_bytes() == Path(row.source).read_bytes()
         assert os.stat(row.destination).st_mtime_ns == os.stat(row.source).st_mtime_ns  # the photo's date kept
     assert not list(bins.rglob(".*"))  # no temporary file left behind
 
-    log = read_log(bins / robot.LOG_NAME)
-    assert list(log[0]) == robot.LOG_COLUMNS and len(log) == len(ref)
+    log = read_log(bins / sorting.LOG_NAME)
+    assert list(log[0]) == sorting.LOG_COLUMNS and len(log) == len(ref)
     for entry in log:
         name = Path(entry["source"]).name
         probs = json.loads(entry["probabilities"])
@@ -222,34 +227,34 @@ def test_sort_move_removes_originals_only_after_the_copy(tiny_run, photos, tmp_p
     _, models_dir = tiny_run
     originals = {f.name: f.read_bytes() for f in photos.iterdir()}
     bins = tmp_path / "bins"
-    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.0, move=True)
+    df = sorting.sort_photos(photos, bins, models_dir=models_dir, threshold=0.0, move=True)
     assert list(photos.iterdir()) == []
-    assert set(df["action"]) == {robot.MOVED}
+    assert set(df["action"]) == {sorting.MOVED}
     assert {Path(d).name: Path(d).read_bytes() for d in df["destination"]} == originals
-    assert robot.UNSURE not in set(df["bin"])  # threshold 0: nothing is unsure
-    assert {r["action"] for r in read_log(bins / robot.LOG_NAME)} == {"moved"}
+    assert sorting.UNSURE not in set(df["bin"])  # threshold 0: nothing is unsure
+    assert {r["action"] for r in read_log(bins / sorting.LOG_NAME)} == {"moved"}
 
 
 def test_sort_never_overwrites_a_file_in_a_bin(tiny_run, photos, tmp_path):
     _, models_dir = tiny_run
     bins = tmp_path / "bins"
     victim = sorted(photos.iterdir())[0]
-    for b in [*CLASSES, robot.UNSURE]:  # whichever bin it goes to, a different photo of that name is already there
+    for b in [*CLASSES, sorting.UNSURE]:  # whichever bin it goes to, a different photo of that name is already there
         write_image(bins / b / victim.name, seed=99)
     existing = tree_state(bins)
-    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5)
+    df = sorting.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5)
     row = df[df["source"] == str(victim)].iloc[0]
     assert Path(row["destination"]).name == f"{victim.stem}_1{victim.suffix}"
     assert Path(row["destination"]).read_bytes() == victim.read_bytes()
     after = tree_state(bins)
     assert all(after[k] == v for k, v in existing.items())
 
-    df2 = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5)  # the same photos again
+    df2 = sorting.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5)  # the same photos again
     assert set(df2["destination"]).isdisjoint(df["destination"])
-    assert all(tree_state(bins)[k] == v for k, v in after.items() if k != robot.LOG_NAME)
-    log = read_log(bins / robot.LOG_NAME)  # appended, one header
+    assert all(tree_state(bins)[k] == v for k, v in after.items() if k != sorting.LOG_NAME)
+    log = read_log(bins / sorting.LOG_NAME)  # appended, one header
     assert len(log) == 2 * len(df)
-    assert (bins / robot.LOG_NAME).read_text().count("time,source,destination") == 1
+    assert (bins / sorting.LOG_NAME).read_text().count("time,source,destination") == 1
 
 
 def test_sort_reports_unreadable_files_and_sorts_the_rest(tiny_run, photos, tmp_path, capsys):
@@ -268,14 +273,14 @@ def test_sort_reports_unreadable_files_and_sorts_the_rest(tiny_run, photos, tmp_
     assert ".DS_Store" not in captured.err
     assert f"{len(good)} photos copied" in captured.out and "3 failed; 1 hidden files ignored" in captured.out
 
-    log = {Path(r["source"]).name: r for r in read_log(bins / robot.LOG_NAME)}
+    log = {Path(r["source"]).name: r for r in read_log(bins / sorting.LOG_NAME)}
     assert log["half_copied.jpg"]["action"] == "failed" and "truncated or corrupt" in log["half_copied.jpg"]["error"]
     assert log["notes.txt"]["action"] == "failed" and "not an image file" in log["notes.txt"]["error"]
     assert log["fake.png"]["action"] == "failed" and "contains text" in log["fake.png"]["error"]
     assert log[".DS_Store"]["action"] == "ignored"
     assert all(log[f.name]["action"] == "copied" for f in good)
     assert log["half_copied.jpg"]["destination"] == "" and (photos / "half_copied.jpg").exists()
-    sorted_files = {p.name for p in bins.rglob("*") if p.is_file() and p.name != robot.LOG_NAME}
+    sorted_files = {p.name for p in bins.rglob("*") if p.is_file() and p.name != sorting.LOG_NAME}
     assert sorted_files == {f.name for f in good}
 
 
@@ -283,25 +288,25 @@ def test_sort_is_flat_unless_recursive_and_skips_its_own_bins(tiny_run, photos, 
     _, models_dir = tiny_run
     write_image(photos / "holiday" / "deep.jpg", seed=5, tint=(40, 90, 220))
     bins = photos / "bins"  # inside the photo folder
-    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5, log_path=tmp_path / "flat.csv")
+    df = sorting.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5, log_path=tmp_path / "flat.csv")
     assert "deep.jpg" not in {Path(s).name for s in df["source"]}
-    df = robot.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5, recursive=True,
+    df = sorting.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5, recursive=True,
                            log_path=tmp_path / "deep.csv")
     sources = [Path(s) for s in df["source"]]
     assert photos / "holiday" / "deep.jpg" in sources
     assert not any(bins in s.parents for s in sources)  # the first run's copies are not sorted again
-    assert (tmp_path / "flat.csv").is_file() and not (bins / robot.LOG_NAME).exists()
+    assert (tmp_path / "flat.csv").is_file() and not (bins / sorting.LOG_NAME).exists()
 
 
 def test_sort_refuses_bad_arguments_before_touching_anything(tiny_run, photos, tmp_path, capsys):
     _, models_dir = tiny_run
     before = tree_state(photos)
     with pytest.raises(robot.RobotError, match="between 0 and 1"):
-        robot.sort_photos(photos, tmp_path / "bins", models_dir=models_dir, threshold=60)
+        sorting.sort_photos(photos, tmp_path / "bins", models_dir=models_dir, threshold=60)
     with pytest.raises(robot.RobotError, match="is the photo folder itself"):
-        robot.sort_photos(photos, photos, models_dir=models_dir)
+        sorting.sort_photos(photos, photos, models_dir=models_dir)
     with pytest.raises(robot.RobotError, match="does not exist"):
-        robot.sort_photos(tmp_path / "nope", tmp_path / "bins", models_dir=models_dir)
+        sorting.sort_photos(tmp_path / "nope", tmp_path / "bins", models_dir=models_dir)
     assert main(["sort", str(photos), str(tmp_path / "bins"), "--models-dir", str(tmp_path / "no_models")]) == 2
     assert "No trained model" in capsys.readouterr().err
     assert not (tmp_path / "bins").exists() and tree_state(photos) == before
@@ -400,7 +405,7 @@ def test_ctrl_c_stops_after_the_current_photo_with_a_summary(tiny_run, photos, t
 
     _, models_dir = tiny_run
     copies = []
-    real_copy = robot.copy_verified
+    real_copy = sorting.copy_verified
 
     def copy_then_ctrl_c(src, bin_dir):
         copies.append(src)
@@ -409,7 +414,7 @@ def test_ctrl_c_stops_after_the_current_photo_with_a_summary(tiny_run, photos, t
             os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C while the second photo is copied
         return result
 
-    monkeypatch.setattr(robot, "copy_verified", copy_then_ctrl_c)
+    monkeypatch.setattr(sorting, "copy_verified", copy_then_ctrl_c)
     n_photos = len(list(photos.iterdir()))
     bins = tmp_path / "bins"
     assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--move"]) == 130

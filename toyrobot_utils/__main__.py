@@ -13,10 +13,10 @@ import sys
 COMMANDS = {
     "make-data": ("toyrobot_utils.default_data", "cli", "generate the built-in toy-photo data set into data/"),
     "audit": ("toyrobot_utils.audit", "cli", "check a data folder and print what is wrong with it"),
-    "tune": ("toyrobot_utils.tuning", "cli", "Keras Tuner search: standalone, or chief/worker of a distributed search"),
+    "tune": ("toyrobot_utils.tuning_cli", "cli", "Keras Tuner search: standalone, or chief/worker of a distributed search"),
     "run-series": ("toyrobot_utils.series", "cli", "execute the notebooks in order with papermill (outputs kept)"),
     "predict": ("toyrobot_utils.robot", "predict_cli", "print the predicted toy class and probability of photos"),
-    "sort": ("toyrobot_utils.robot", "sort_cli", "copy (or --move) photos into one bin per class, unsure/ if unsure"),
+    "sort": ("toyrobot_utils.sorting", "sort_cli", "copy (or --move) photos into one bin per class, unsure/ if unsure"),
     "export-tflite": ("toyrobot_utils.export", "cli", "export a trained model to TensorFlow Lite float32/float16/int8"),
 }
 

@@ -18,8 +18,9 @@ quantized with the input tensor's scale and zero point (``TFLiteModel`` does it)
 
 Conversion goes Keras ``model.export(format="tf_saved_model")`` -> ``tf.lite.TFLiteConverter.from_saved_model``
 (the path Keras 3 documents; ``from_keras_model`` also works with TF 2.21 but exports a SavedModel itself and prints
-it). The interpreter is ``ai_edge_litert``'s when that package is installed, else ``tf.lite.Interpreter`` (deprecated
-in TF 2.21 in favour of ai-edge-litert, which is not a project dependency; its warning is silenced).
+it). The interpreter is ``ai_edge_litert``'s when that package is installed (the robot extra), else ``tf.lite.Interpreter``
+(deprecated in TF 2.21 in favour of ai-edge-litert; its warning is silenced): ``lite.TFLiteModel`` runs them, and
+``toyrobot predict``/``sort --model <file>.tflite`` use it without TensorFlow.
 
 ``compare_formats`` puts the Keras model and the three files side by side in one run: file size, test accuracy and
 its change against the Keras model measured on the same preprocessed test images, top-1 agreement with Keras, and
@@ -38,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -48,7 +48,8 @@ import pandas as pd
 
 from . import config
 from .files import atomic_write_bytes, atomic_write_text
-from .robot import ModelChoice, RobotError, _number, choose_model, load_model
+from .lite import LiteError, TFLiteModel, interpreter_name
+from .robot import ModelChoice, RobotError, choose_model, finite_number, load_model
 
 VARIANTS = ("float32", "float16", "int8")
 INT8_MODE = "full-integer (int8 weights and activations, int8 input/output), calibrated on the training split"
@@ -202,6 +203,9 @@ def export_tflite(model: str | Path | None = None, *, models_dir: str | Path | N
         "calibration": ({"split": "training", "images": int(len(representative)), "seed": seed}
                         if representative is not None else None),
         "files": files,
+        # the Keras model's run: when it was trained and on which photos (the robot shows it in one line)
+        "timestamp": choice.record.get("timestamp"),
+        "lineage": choice.record.get("lineage"),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
     }
@@ -216,90 +220,6 @@ def _versions() -> dict:
     import tensorflow as tf
 
     return {"tensorflow": tf.__version__, "keras": keras.__version__, "interpreter": interpreter_name()}
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Running a .tflite file
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def _interpreter_class():
-    try:  # LiteRT, the runtime that replaces tf.lite.Interpreter; used when installed
-        from ai_edge_litert.interpreter import Interpreter
-
-        return Interpreter, "ai_edge_litert"
-    except ImportError:
-        import tensorflow as tf
-
-        return tf.lite.Interpreter, f"tf.lite.Interpreter (TensorFlow {tf.__version__})"
-
-
-def interpreter_name() -> str:
-    return _interpreter_class()[1]
-
-
-class TFLiteModel:
-    """A .tflite classifier that takes preprocessed float32 images like the Keras model and returns probabilities.
-
-    For an int8 model the images are quantized with the input tensor's scale and zero point and the output is
-    dequantized, so every variant is called the same way. ``threads`` is the interpreter's CPU thread count.
-    """
-
-    def __init__(self, path: str | Path, threads: int = 1):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ExportError(f"No TFLite model {self.path}: export it first with `python -m toyrobot_utils "
-                              "export-tflite`.")
-        interpreter_cls, self.interpreter_name = _interpreter_class()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            self.interpreter = interpreter_cls(model_path=str(self.path), num_threads=int(threads))
-        self.threads = int(threads)
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return int(self.input["shape"][1]), int(self.input["shape"][2])
-
-    def io_description(self) -> dict:
-        def describe(detail):
-            scale, zero_point = detail["quantization"]
-            info = {"dtype": np.dtype(detail["dtype"]).name, "shape": [int(d) for d in detail["shape_signature"]]}
-            if scale:
-                info.update(scale=float(scale), zero_point=int(zero_point))
-            return info
-
-        return {"input": describe(self.input), "output": describe(self.output)}
-
-    def quantize(self, images: np.ndarray) -> np.ndarray:
-        """Preprocessed float images as the input tensor's type (int8: ``round(x / scale) + zero_point``)."""
-        dtype = np.dtype(self.input["dtype"])
-        if dtype == np.float32:
-            return np.asarray(images, np.float32)
-        scale, zero_point = self.input["quantization"]
-        info = np.iinfo(dtype)
-        return np.clip(np.round(np.asarray(images, np.float32) / scale) + zero_point, info.min, info.max).astype(dtype)
-
-    def _dequantize(self, output: np.ndarray) -> np.ndarray:
-        scale, zero_point = self.output["quantization"]
-        if np.dtype(self.output["dtype"]) == np.float32 or not scale:
-            return output.astype(np.float32)
-        return (output.astype(np.float32) - zero_point) * scale
-
-    def invoke(self, quantized_image: np.ndarray) -> np.ndarray:
-        """One already-quantized image [1, H, W, 3] in, the raw output out (what the latency is timed on)."""
-        self.interpreter.set_tensor(self.input["index"], quantized_image)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output["index"])
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities (N, classes) for preprocessed float32 images (N, H, W, 3), one image at a time (batch 1,
-        as the robot runs it)."""
-        quantized = self.quantize(images)
-        return np.concatenate([self._dequantize(self.invoke(q[np.newaxis])) for q in quantized]) if len(
-            quantized) else np.zeros((0, int(self.output["shape"][-1])), np.float32)
 
 
 def _latency_stats(times_ms: list[float], threads: int | None) -> dict:
@@ -444,7 +364,7 @@ def compare_formats(model: str | Path | None = None, *, models_dir: str | Path |
     df.insert(0, "model", choice.name)
     df.attrs.update(
         model=choice.name, reason=choice.reason, test_images=int(len(labels)),
-        record_test_accuracy=_number(choice.record.get("test_accuracy")), interpreter=interpreter,
+        record_test_accuracy=finite_number(choice.record.get("test_accuracy")), interpreter=interpreter,
         threads=threads, keras_latency_threads=keras_threads, int8_mode=INT8_MODE, export_seconds=exported["seconds"],
         calibration_images=exported.get("calibration_images"), data_dir=str(data_dir), runs=runs,
     )
@@ -525,7 +445,9 @@ def cli(argv: Sequence[str]) -> int:
 
 __all__ = [
     "INT8_MODE",
+    "LiteError",
     "TFLiteModel",
+    "interpreter_name",
     "VARIANTS",
     "calibration_images",
     "compare_formats",
