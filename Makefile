@@ -1,20 +1,20 @@
 # Toy Robot — the two commands a user needs:
 #   make run    run the whole notebook series on the data in data/ (the built-in default set is generated if empty)
 #   make test   run every test (unit tests + the notebook regression pass)
-# Both create .venv and install the pinned packages on first use; afterwards the install step is a no-op.
+# Both create .venv and install the pinned packages (constraints.txt) on first use; afterwards that step is a no-op.
+# Also: make lab (JupyterLab on the series), make setup GPU=1 (TensorFlow's CUDA build), make constraints.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# The CPU build of TensorFlow by default; `make setup GPU=1` (or any target with GPU=1) installs TensorFlow's CUDA
+# build instead (Linux with an NVIDIA driver; the series then uses every visible GPU).
+FLAVOUR := $(if $(GPU),gpu,cpu)
+STAMP  := $(VENV)/.installed-$(FLAVOUR)
 KERAS_CACHE := $(or $(KERAS_HOME),$(HOME)/.keras)/models
 SHARED_WEIGHTS := ../shared/weights
-# Keras 2 (tf-keras) only for benchmarks/input_pipeline.py, which times the write-up's ImageDataGenerator against our
-# tf.data pipeline. Installed --no-deps: its metadata asks for the `tensorflow` wheel, and we already have the same
-# version as `tensorflow-cpu` (pulling both would install TensorFlow twice into one folder).
-TF_KERAS := tf-keras==2.21.0
 
-.PHONY: setup browser weights data run test unit regression-refresh clean-venv
+.PHONY: setup browser weights data run test unit lab constraints regression-refresh clean-venv
 
 setup: $(STAMP) weights
 
@@ -24,11 +24,16 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq chromium; \
 	  else echo "The browser test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
-$(STAMP): pyproject.toml
+# Every package at the version constraints.txt pins (the tested environment). tf-keras (the `benchmarks` extra, for
+# benchmarks/input_pipeline.py) goes in --no-deps: its metadata asks for the `tensorflow` wheel, and we already have
+# the same version as `tensorflow-cpu` (pulling both would install TensorFlow twice into one folder).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
-	$(PY) -m pip install --quiet --no-deps $(TF_KERAS)
+	$(if $(GPU),$(PY) -m pip uninstall --quiet --yes tensorflow-cpu,$(PY) -m pip uninstall --quiet --yes tensorflow)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(FLAVOUR),dev]"
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt tf-keras
+	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 # Offline machines: seed Keras' cache with the ImageNet weights from ../shared so that the standard
@@ -56,6 +61,21 @@ test: setup browser
 	TOYROBOT_REQUIRE_BROWSER=1 $(PY) -m pytest
 	$(PY) tests/notebook_regression.py prepare
 	$(PY) -m pytest $(NBVAL) tests/notebooks
+
+# JupyterLab on the series, with the project's environment as the notebooks' kernel (Python 3 (ipykernel)).
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+# After changing a pin in pyproject.toml: a fresh environment from pyproject.toml alone (every extra but gpu), frozen
+# into constraints.txt. Then run `make test` and commit both files.
+constraints:
+	rm -rf build/constraints-venv
+	$(PYTHON) -m venv build/constraints-venv
+	build/constraints-venv/bin/pip install --quiet -e ".[cpu,dev,robot]"
+	build/constraints-venv/bin/pip install --quiet --no-deps "$$(grep -o 'tf-keras==[0-9.]*' pyproject.toml)"
+	{ grep '^#' constraints.txt; build/constraints-venv/bin/pip freeze --exclude-editable | sort -f; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf build/constraints-venv
 
 # After editing a notebook: re-create the stored copies the regression pass compares against.
 regression-refresh: setup
