@@ -1,7 +1,8 @@
 """Read a photo the same way everywhere: upright from its EXIF orientation, RGB, optionally resized.
 
 The pipeline, the predictions dataframe, Grad-CAM and the robot's sorter all call these functions, so a model
-always sees exactly the preprocessing it was trained with.
+always sees exactly the preprocessing it was trained with. The toy's mask that the built-in data set keeps beside
+each photo is read here too: Grad-CAM scores its focus with it, and only ``default_data`` writes it.
 """
 
 from __future__ import annotations
@@ -60,3 +61,29 @@ def load_array(path: str | Path, image_size: tuple[int, int] | None = None) -> n
     if img.size != (width, height):
         img = img.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return np.asarray(img)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The built-in data set's toy masks
+# --------------------------------------------------------------------------------------------------------------------
+
+MASKS = "masks"  # <data>/masks/<split>/<class>/<stem>.png, outside the class folders so loaders never see them
+
+
+def mask_path_for(image_path: str | Path) -> Path:
+    """Where the mask of ``<data>/<split>/<class>/<stem>.jpg`` lives: ``<data>/masks/<split>/<class>/<stem>.png``."""
+    p = Path(image_path)
+    return p.parents[2] / MASKS / p.parent.parent.name / p.parent.name / f"{p.stem}.png"
+
+
+def load_mask(image_path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """The toy's mask for ``image_path`` as uint8 (255 = toy), resized to ``size`` (height, width) by nearest
+    neighbour; None when the image has no mask (a user's own photo)."""
+    path = mask_path_for(image_path)
+    if not path.is_file():
+        return None
+    with Image.open(path) as img:
+        img = img.convert("L")
+        if size is not None and img.size != (size[1], size[0]):
+            img = img.resize((size[1], size[0]), Image.Resampling.NEAREST)
+        return np.asarray(img, dtype=np.uint8).copy()
