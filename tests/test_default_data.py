@@ -37,7 +37,7 @@ def test_layout_and_counts(small_set):
     assert set(manifest["class"]) == set(config.DEFAULT_CLASSES)
     assert {"file", "class", "split", "background", "seed", "toy_count", "object_fraction"} <= set(manifest.columns)
     assert (manifest["seed"] == 3).all()
-    assert set(manifest["background"]) <= set(dd.td.BACKGROUNDS)
+    assert set(manifest["background"]) <= set(dd.ts.BACKGROUNDS)
     for row in manifest.to_dict("records"):
         assert (data / row["file"]).is_file()
         assert Path(row["file"]).parts[:2] == (row["split"], row["class"])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -34,13 +34,15 @@ from PIL import Image
 
 from toyrobot_utils import config
 from toyrobot_utils import toy_drawing as td
+from toyrobot_utils import toy_scene as ts
+from toyrobot_utils.files import read_json, write_json
+from toyrobot_utils.images import MASKS, load_mask, mask_path_for  # noqa: F401 - masks are read there (Grad-CAM)
 
 GENERATOR_VERSION = 1  # bump whenever a change alters the pixels, so an old set is not taken for the new one
 DEFAULT_COUNTS = {"training": 100, "validation": 30, "test": 15}
 MARKER = ".toyrobot-default-data.json"  # written last: its presence means "complete default set"
 INCOMPLETE = ".toyrobot-default-data.incomplete"  # present only while files are being moved into place
 MANIFEST = "manifest.csv"
-MASKS = "masks"
 SPLIT_IDS = {"training": 1, "validation": 2, "test": 3}
 
 # The class each background is over-represented in (the write-up's own examples); see Knobs.background_bias.
@@ -112,25 +114,25 @@ def make_identity(cls: str, split: str, k: int, seed: int) -> dict:
     """The fixed look of toy number ``k`` of ``split``'s pool: same seed, same toy in every photo of it."""
     rng = _rng(seed, 77, _crc(cls), SPLIT_IDS[split], k)
     if cls == "bananagrams":
-        return {"letters": _split_letters(seed, split), "cream": td.vary(rng, (236, 226, 198), 6),
-                "ink": td.vary(rng, (35, 32, 35), 8), "font": int(rng.integers(2)), "weight": rng.uniform(0.07, 0.11)}
+        return {"letters": _split_letters(seed, split), "cream": ts.vary(rng, (236, 226, 198), 6),
+                "ink": ts.vary(rng, (35, 32, 35), 8), "font": int(rng.integers(2)), "weight": rng.uniform(0.07, 0.11)}
     if cls == "brios":
-        return {"wood": td.vary(rng, (222, 188, 140), 10), "groove": rng.uniform(0.72, 0.85),
+        return {"wood": ts.vary(rng, (222, 188, 140), 10), "groove": rng.uniform(0.72, 0.85),
                 "length": rng.uniform(2.8, 5.5), "radius": rng.uniform(2.2, 3.5), "span": rng.uniform(35, 75),
                 "width_frac": rng.uniform(0.17, 0.23), "curved_share": rng.uniform(0.2, 0.6)}
     if cls == "cars":
         palette = list(td.PLASTIC.values()) + [(185, 185, 192), (35, 35, 40), (235, 235, 232), (120, 20, 30)]
-        return {"shape": str(rng.choice(list(td.CAR_SHAPES))), "color": td.vary(rng, palette[rng.integers(len(palette))], 15),
+        return {"shape": str(rng.choice(list(td.CAR_SHAPES))), "color": ts.vary(rng, palette[rng.integers(len(palette))], 15),
                 "height": rng.uniform(0.9, 1.15), "wheel": rng.uniform(0.085, 0.11),
-                "hub": td.vary(rng, [(190, 190, 195), (200, 170, 60), (40, 40, 40)][rng.integers(3)], 8),
-                "glass": td.vary(rng, (110, 140, 165), 15), "stripe": bool(rng.random() < 0.35),
-                "stripe_color": td.vary(rng, [(245, 245, 245), (20, 20, 20), (240, 200, 30)][rng.integers(3)], 5)}
+                "hub": ts.vary(rng, [(190, 190, 195), (200, 170, 60), (40, 40, 40)][rng.integers(3)], 8),
+                "glass": ts.vary(rng, (110, 140, 165), 15), "stripe": bool(rng.random() < 0.35),
+                "stripe_color": ts.vary(rng, [(245, 245, 245), (20, 20, 20), (240, 200, 30)][rng.integers(3)], 5)}
     if cls == "duplos":
         names = rng.choice(list(td.PLASTIC), size=int(rng.integers(1, 5)), replace=False)
-        return {"colors": [td.vary(rng, td.PLASTIC[n], 8) for n in names]}
+        return {"colors": [ts.vary(rng, td.PLASTIC[n], 8) for n in names]}
     if cls == "magnatiles":
         names = rng.choice(TRANSLUCENT, size=int(rng.integers(3, 6)), replace=False)
-        return {"colors": [td.vary(rng, td.PLASTIC[n], 10) for n in names], "square_share": rng.uniform(0.4, 0.8)}
+        return {"colors": [ts.vary(rng, td.PLASTIC[n], 10) for n in names], "square_share": rng.uniform(0.4, 0.8)}
     raise ValueError(f"no drawing for class {cls!r}; the default set has {config.DEFAULT_CLASSES}")
 
 
@@ -152,26 +154,26 @@ def render(cls: str, split: str, index: int, seed: int, knobs: Knobs, size_scale
     aspect = ASPECTS[rng.integers(len(ASPECTS))]
     w, h = (int(long_side), int(long_side / aspect)) if aspect >= 1 else (int(long_side * aspect), int(long_side))
     short = min(w, h)
-    bias = knobs.background_bias + (1 - knobs.background_bias) / len(td.BACKGROUNDS)
+    bias = knobs.background_bias + (1 - knobs.background_bias) / len(ts.BACKGROUNDS)
     if cls in PREFERRED_BACKGROUND and rng.random() < bias:
         background = PREFERRED_BACKGROUND[cls]
     else:
-        others = [b for b in td.BACKGROUNDS if b != PREFERRED_BACKGROUND.get(cls)]
+        others = [b for b in ts.BACKGROUNDS if b != PREFERRED_BACKGROUND.get(cls)]
         background = others[rng.integers(len(others))] if cls in PREFERRED_BACKGROUND else \
-            td.BACKGROUNDS[rng.integers(len(td.BACKGROUNDS))]
+            ts.BACKGROUNDS[rng.integers(len(ts.BACKGROUNDS))]
     k = int(rng.integers(POOL_SIZES[cls][split]))
     identity = make_identity(cls, split, k, seed)
     small = cls in ("bananagrams", "cars") and rng.random() < knobs.small_objects
     frac = {"bananagrams": (0.2, 0.35) if small else (0.45, 0.8), "cars": (0.3, 0.45) if small else (0.6, 0.9),
             "brios": (0.6, 1.0), "duplos": (0.6, 0.9), "magnatiles": (0.6, 0.9)}[cls]
     for attempt in range(6):  # re-place when the toy ends up (almost) out of frame
-        scene = td.Scene(td.draw_background(background, rng, h, w),
+        scene = ts.Scene(ts.draw_background(background, rng, h, w),
                          light=(rng.uniform(-0.06, 0.06), rng.uniform(0.0, 0.08)), shadow=rng.uniform(0.2, 0.5))
         n_clutter = int(rng.poisson(knobs.clutter))
         late = [rng.random() < 0.25 for _ in range(n_clutter)]
         for i in range(n_clutter):
             if not late[i]:
-                td.place(scene, td.clutter_sprite(rng, short * rng.uniform(0.12, 0.35)), rng.uniform(0, w),
+                ts.place(scene, td.clutter_sprite(rng, short * rng.uniform(0.12, 0.35)), rng.uniform(0, w),
                          rng.uniform(0, h), rng.uniform(0, 360), is_toy=False)
         size = short * rng.uniform(*frac)
         parts = td.DRAW[cls](rng, identity, size, knobs)
@@ -181,19 +183,19 @@ def render(cls: str, split: str, index: int, seed: int, knobs: Knobs, size_scale
         lo, hi = (0.08, 0.92) if cropped else (0.32, 0.68)
         gx, gy = rng.uniform(lo, hi) * w, rng.uniform(lo, hi) * h
         for sprite, dx, dy, angle in parts:
-            td.place(scene, sprite, gx + dx, gy + dy, angle)
+            ts.place(scene, sprite, gx + dx, gy + dy, angle)
         for i in range(n_clutter):
             if late[i]:
-                td.place(scene, td.clutter_sprite(rng, short * rng.uniform(0.12, 0.3)), rng.uniform(0, w),
+                ts.place(scene, td.clutter_sprite(rng, short * rng.uniform(0.12, 0.3)), rng.uniform(0, w),
                          rng.uniform(0, h), rng.uniform(0, 360), is_toy=False)
-        hom = td.random_homography(rng, h, w, knobs.perspective)
+        hom = ts.random_homography(rng, h, w, knobs.perspective)
         image = _warp(scene.image, hom, w, h, nearest=False)
         mask = _warp((scene.mask > 0.5).astype(np.uint8) * 255, hom, w, h, nearest=True)
         fraction = float((mask > 0).mean())
         in_frame = float((scene.mask > 0.5).sum()) / max(scene.toy_area, 1.0)
         if 0.003 < fraction < 0.97 and in_frame > 0.45:
             break
-    image = td.camera(rng, image, knobs)
+    image = ts.camera(rng, image, knobs)
     info = {"background": background, "identity": f"{cls}-{split}-{k:02d}", "toy_count": len(parts),
             "object_fraction": round(fraction, 4), "small": small, "cropped": cropped, "clutter": n_clutter,
             "width": w, "height": h, "jpeg_quality": int(rng.integers(60, 93))}
@@ -271,13 +273,9 @@ def _settings(seed, counts, classes, knobs, size_scale) -> dict:
 
 def read_marker(data_dir: str | Path) -> dict | None:
     """The settings a default set in ``data_dir`` was made with, or None if it holds no complete default set."""
-    path = Path(data_dir) / MARKER
-    if not path.is_file() or (Path(data_dir) / INCOMPLETE).exists():
+    if (Path(data_dir) / INCOMPLETE).exists():
         return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    return read_json(Path(data_dir) / MARKER)
 
 
 def _is_exact_default_set(data_dir: Path, settings: dict | None = None) -> bool:
@@ -384,10 +382,9 @@ def generate(data_dir: str | Path = config.DATA_DIR, *, seed: int = 0, counts: d
         rows = []
         start = time.perf_counter()
         if workers > 1 and len(tasks) > 8:
-            import multiprocessing as mp
-
             # spawn, not fork: forking a process whose OpenCV or TensorFlow thread pools are running can hang
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_worker_init) as pool:
                 for row in pool.map(_render_task, tasks, chunksize=8):
                     rows.append(row)
                     if progress and len(rows) % 100 == 0:
@@ -396,7 +393,7 @@ def generate(data_dir: str | Path = config.DATA_DIR, *, seed: int = 0, counts: d
             rows = [_render_task(t) for t in tasks]
         manifest = pd.DataFrame(rows)
         manifest.to_csv(tmp / MANIFEST, index=False, lineterminator="\n")
-        (tmp / MARKER).write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
+        write_json(tmp / MARKER, settings)
         _move_into_place(tmp, data_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -416,29 +413,11 @@ def _refusal_message(data_dir: Path, settings: dict) -> str:
             f"or mixed with generated ones. Use them as they are, or pass --data-dir to generate elsewhere.")
 
 
-def mask_path_for(image_path: str | Path) -> Path:
-    """Where the mask of ``<data>/<split>/<class>/<stem>.jpg`` lives: ``<data>/masks/<split>/<class>/<stem>.png``."""
-    p = Path(image_path)
-    return p.parents[2] / MASKS / p.parent.parent.name / p.parent.name / f"{p.stem}.png"
-
-
-def load_mask(image_path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray | None:
-    """The toy's mask for ``image_path`` as uint8 (255 = toy), resized to ``size`` (height, width) by nearest
-    neighbour; None when the image has no mask (a user's own photo)."""
-    path = mask_path_for(image_path)
-    if not path.is_file():
-        return None
-    with Image.open(path) as img:
-        img = img.convert("L")
-        if size is not None and img.size != (size[1], size[0]):
-            img = img.resize((size[1], size[0]), Image.Resampling.NEAREST)
-        return np.asarray(img, dtype=np.uint8).copy()
-
-
 def collage(data_dir: str | Path = config.DATA_DIR, per_class: int = 6,
             path: str | Path | None = config.FIGURES_DIR / "default_data_collage.png", split: str = "training"):
     """A grid of sample photos, one row per class (labelled), saved to ``path`` (None: not saved)."""
-    from .plots import new_figure  # a plain Figure: no pyplot state, works headless and inline alike
+    # Here, not at the top: matplotlib costs every spawned generator process a second, and only the collage draws.
+    from .figures import new_figure
 
     data_dir = Path(data_dir)
     classes = sorted(p.name for p in (data_dir / split).iterdir() if p.is_dir())
