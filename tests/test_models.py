@@ -141,14 +141,14 @@ def test_hypermodel_counts_parameters_without_building():
         assert small.param_count(values) == built.count_params()
 
 
-def test_make_tuner_is_the_tuning_modules_tuner(tmp_path):
+def test_the_tuner_is_built_in_the_tuning_module_only(tmp_path):
     from toyrobot_utils import tuning
 
-    tuner = models.make_tuner(tmp_path / "tuner", num_classes=2, image_size=(32, 32), max_trials=3,
-                              executions_per_trial=1)
+    tuner = tuning.build_tuner(tmp_path / "tuner", num_classes=2, image_size=(32, 32), max_trials=3,
+                               executions_per_trial=1)
     assert isinstance(tuner, tuning.TimedRandomSearch)
     assert tuner.oracle.max_trials == 3 and tuner.oracle.objective.name == "val_accuracy"
-    assert not hasattr(models, "RandomSearch")
+    assert not hasattr(models, "RandomSearch") and not hasattr(models, "make_tuner")  # models is below tuning
 
 
 def test_tuned_network_rebuilds_from_best_values():
@@ -166,8 +166,10 @@ def test_tuned_network_rebuilds_from_best_values():
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_tiny_random_search_and_rebuild(tmp_path):
     x, y, _ = planted_task(6, size=32, toy=10)
-    tuner = models.make_tuner(tmp_path / "tuner", num_classes=2, image_size=(32, 32), max_trials=1,
-                              executions_per_trial=1, seed=1)
+    from toyrobot_utils import tuning
+
+    tuner = tuning.build_tuner(tmp_path / "tuner", num_classes=2, image_size=(32, 32), max_trials=1,
+                               executions_per_trial=1, seed=1)
     tuner.search(arrays_dataset(x, y, 2), validation_data=arrays_dataset(x, y, 2), epochs=1, verbose=0,
                  shuffle=False)
     best = tuner.get_best_hyperparameters(1)[0]

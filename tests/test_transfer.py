@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import make_dataset
-from toyrobot_utils import comparison, data, evaluation, gradcam, models, training, transfer
+from toyrobot_utils import comparison, data, evaluation, files, gradcam, models, training, transfer
 
 SIZE = (96, 96)
 CLASSES = ("bananagrams", "brios", "cars")
@@ -172,8 +172,8 @@ def test_measure_latency_is_positive_per_image():
 
 
 def _fake_run(models_dir, name, test_accuracy, val_accuracy, with_model=True):
-    training._write_json(models_dir / f"{name}.json", {"name": name, "best_val_accuracy": val_accuracy,
-                                                        "test_accuracy": test_accuracy, "settings": {}})
+    files.write_json(models_dir / f"{name}.json", {"name": name, "best_val_accuracy": val_accuracy,
+                                                    "test_accuracy": test_accuracy, "settings": {}})
     if with_model:
         (models_dir / f"{name}.keras").write_bytes(b"")
 

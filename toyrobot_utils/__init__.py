@@ -1,21 +1,22 @@
 """Toy Robot: the shared code behind the notebook series.
 
-One module per concern, so a notebook reads as a few clear calls:
+One module per concern, in layers (each imports only from its own layer or lower ones; docs/architecture.md draws
+them, tests/test_architecture.py keeps them so), so a notebook reads as a few clear calls:
 
-- ``config``        folders, splits, the write-up's defaults (128 px, batch 32, seed)
-- ``images``        reading one photo the same way everywhere (EXIF upright, any mode -> RGB, HEIC)
-- ``audit``         checking a data folder before training, with clear errors and a findings table
-- ``data``          the tf.data pipelines and the augmentation block
-- ``default_data``  the built-in, generated toy-photo data set
-- ``models``        one builder per network in the write-up's table, the tuner hypermodel, transfer learning
-- ``training``      fit with best checkpoint, resumable runs, history and metrics records
-- ``transfer``      transfer learning on cached base features; CPU latency and file size
-- ``tuning``        the Keras Tuner search, local or distributed
-- ``comparison``    test results in the run records, and the table that compares runs
-- ``evaluation``    predictions dataframe, accuracy, confusion matrices, per-class accuracy
-- ``gradcam``       Grad-CAM heat-maps, overlays and the object-focus score
-- ``plots``         every figure of the series, saved to figures/ and shown inline
-- ``notebook``      the first cell of every notebook; ``series`` runs them all in order with papermill
+- ``config``, ``files``, ``figures``, ``images``: folders and defaults; safe writes and JSON records; making and
+  saving a figure; reading one photo (and the built-in set's toy masks) the same way everywhere
+- ``toy_scene``, ``toy_drawing``: drawing the built-in photos (scene and camera; the five toys)
+- ``audit``, ``default_data``: checking a data folder before training; the built-in, generated data set
+- ``data``, ``lineage``: the tf.data pipelines and augmentation; which photos and settings made a model
+- ``models``, ``keras_graph``: one builder per network of the write-up, the tuner's hypermodel, transfer bases;
+  reading a Keras graph (the only place that touches Keras' private graph attributes)
+- ``training``: fit with best checkpoint, resumable runs, history and metrics records
+- ``evaluation``, ``gradcam``: predictions, accuracy, confusion matrices; Grad-CAM heat-maps and the focus score
+- ``plots``, ``comparison``, ``transfer``, ``tuning_results``, ``tuning_budget``: every figure of the series; the
+  tables that compare runs; transfer learning on cached features, latency; a search's trials table; its budget
+- ``tuning`` (``tuning_search``, ``tuning_cli``), ``notebook``, ``series``, ``robot``, ``sorting``, ``lite``,
+  ``export``, ``__main__``: the Keras Tuner search and its command; the notebooks' first cell and the series
+  runner; the robot's commands; the command line
 """
 
 import os as _os

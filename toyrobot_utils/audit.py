@@ -56,9 +56,9 @@ class AuditReport:
     duplicates: pd.DataFrame
     data_dir: Path | None = None
     splits: tuple[str, ...] = ()
-    # Decoded arrays kept for the pipeline when the audit was asked to decode at the pipeline's size, so every photo
-    # is decoded once: {(path, (height, width)): uint8 array}. Internal; data.load_split empties it as it goes.
-    _arrays: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Decoded arrays kept for the pipeline when the audit was asked to decode at the pipeline's size (``array_size``),
+    # so every photo is decoded once: {(path, (height, width)): uint8 array}. data.load_split takes them as it goes.
+    decoded: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def class_index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.class_names)}
@@ -120,17 +120,15 @@ class AuditReport:
 _SKIP_WARNING_PREFIX = "skipped "
 
 
-def audit(data_dir=config.DATA_DIR, splits=config.SPLITS, check_duplicates: bool = True) -> AuditReport:
+def audit(data_dir=config.DATA_DIR, splits=config.SPLITS, check_duplicates: bool = True, *,
+          array_size: tuple[int, int] | None = None) -> AuditReport:
     """Check ``data_dir/<split>/<class>/`` and return the findings; raise ``DataSetError`` if it cannot be used.
 
     Classes come from the training split's folder names (sorted, as Keras does); every other split must have the
     same class folders. Anything beside the split folders (``masks/``, ``manifest.csv``, a README) is ignored.
+    ``array_size`` (height, width) keeps every usable photo decoded at that size in ``report.decoded``, for the
+    pipeline (``data.load_split``): each photo is then decoded once.
     """
-    return _audit(data_dir, splits, check_duplicates=check_duplicates)
-
-
-def _audit(data_dir, splits, *, check_duplicates: bool = True, array_size: tuple[int, int] | None = None):
-    """``audit`` that can also keep every usable photo decoded at ``array_size`` for the pipeline (one decode each)."""
     data_dir = Path(data_dir)
     splits = tuple(splits)
     if not splits:
@@ -139,7 +137,7 @@ def _audit(data_dir, splits, *, check_duplicates: bool = True, array_size: tuple
     entries = _list_files(data_dir, splits, class_names)
 
     decode_size = tuple(int(s) for s in array_size) if array_size is not None else _HASH_DECODE_SIZE
-    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+    with ThreadPoolExecutor(max_workers=worker_threads()) as pool:
         results = list(pool.map(lambda e: _inspect(e[2], e[1] != "", decode_size, check_duplicates), entries))
 
     rows, hashes, report_arrays = [], {}, {}
@@ -166,7 +164,7 @@ def _audit(data_dir, splits, *, check_duplicates: bool = True, array_size: tuple
     if check_duplicates:
         report.duplicates = _find_duplicates(hashes, splits)
     report.warnings = _warnings(report)
-    report._arrays.update(report_arrays)
+    report.decoded.update(report_arrays)
     return report
 
 
@@ -273,7 +271,7 @@ def _list_files(data_dir: Path, splits, class_names) -> list[tuple[str, str, Pat
     return entries
 
 
-def _workers() -> int:
+def worker_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - macOS/Windows

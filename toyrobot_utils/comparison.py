@@ -15,8 +15,9 @@ from typing import Iterable
 import pandas as pd
 
 from . import config, lineage
-from .models import MODEL_TABLE
+from .evaluation import evaluate
 from .files import atomic_write_text
+from .models import MODEL_TABLE
 from .training import load_record, run_paths, update_record
 
 # Runs of the series outside the write-up's numbered table: notebook 08's tuned network and notebook 09's fine-tuned
@@ -88,8 +89,6 @@ def ensure_test_predictions(name: str, models_dir: str | Path | None = None, dat
         current_test["fingerprint"]
     if record.get("test_accuracy") is not None and predictions_path(name, models_dir).is_file() and not stale:
         return load_test_predictions(name, models_dir), False
-    from .evaluation import evaluate
-
     results = evaluate(name, "test", models_dir=models_dir, data_dir=data_dir)
     save_test_results(name, results, models_dir=models_dir)
     return load_test_predictions(name, models_dir), True

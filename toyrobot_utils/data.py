@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from toyrobot_utils import config, images
-from toyrobot_utils.audit import AuditReport, DataSetError, _audit, _workers
+from toyrobot_utils.audit import AuditReport, DataSetError, audit, worker_threads
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -160,11 +160,20 @@ class RandomBrightnessScale(keras.layers.RandomBrightness):
         if not training:
             return {"scale": self.backend.numpy.ones(scale_shape)}
         if seed is None:
-            seed = self._get_seed_generator(self.backend._backend)
+            seed = self._seed_generator()
         scale = self.backend.random.uniform(
             minval=self.factor[0], maxval=self.factor[1], shape=scale_shape, seed=seed
         )
         return {"scale": scale}
+
+    def _seed_generator(self):
+        """The layer's own seed generator for the backend it runs on, as every Keras random image layer draws from.
+
+        Keras 3 (checked up to 3.15) has no public accessor: its own layers call ``self._get_seed_generator(
+        self.backend._backend)``, and so does this one, so that ``seed=`` repeats the same draws inside a tf.data
+        pipeline (where the layer runs on the TensorFlow backend) as outside. If a Keras upgrade renames either, the
+        pipeline's augmentation fails with an AttributeError here; tests/test_library_internals.py says so first."""
+        return self._get_seed_generator(self.backend._backend)
 
     def transform_images(self, images_, transformation, training=True):
         images_ = self.backend.cast(images_, self.compute_dtype)
@@ -204,6 +213,22 @@ def augmentation_block(seed=None) -> keras.Sequential:
     )
 
 
+# --- what a split is made of -----------------------------------------------------------------------------------
+
+
+def dataset_of(data):
+    """The ``tf.data`` pipeline of a ``SplitData``; anything else (a dataset, arrays) as it is, for ``model.fit``."""
+    return getattr(data, "dataset", data)
+
+
+def class_names_of(data, class_names=None) -> list[str] | None:
+    """``class_names`` when given, else the class names a ``SplitData`` carries; None for a plain dataset."""
+    if class_names is not None:
+        return list(class_names)
+    names = getattr(data, "class_names", None)
+    return list(names) if names is not None else None
+
+
 # --- decoding ---------------------------------------------------------------------------------------------------
 
 
@@ -227,7 +252,7 @@ def _decode_all(files, image_size, cache: dict | None = None) -> np.ndarray:
         out[i] = cached
 
     if len(files):
-        with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        with ThreadPoolExecutor(max_workers=worker_threads()) as pool:
             list(pool.map(decode, range(len(files))))
     return out
 
@@ -283,7 +308,7 @@ def load_split(
     image_size = tuple(int(s) for s in image_size)
     if report is None:
         splits = tuple(dict.fromkeys(("training", split)))
-        report = _audit(data_dir, splits, check_duplicates=False, array_size=image_size)
+        report = audit(data_dir, splits, check_duplicates=False, array_size=image_size)
     elif split not in report.splits:
         raise ValueError(f"the audit report covers the splits {list(report.splits)}, not {split!r}")
     elif report.data_dir is not None and Path(report.data_dir).resolve() != Path(data_dir).resolve():
@@ -292,7 +317,7 @@ def load_split(
     files = [f for f, _ in usable]
     labels = np.array([label for _, label in usable], dtype=np.int64)
     n_classes = len(report.class_names)
-    arrays = _decode_all(files, image_size, report._arrays)
+    arrays = _decode_all(files, image_size, report.decoded)
     onehot = np.eye(n_classes, dtype=np.float32)[labels]
     if shuffle is None:
         shuffle = split == "training"
@@ -318,14 +343,14 @@ def load_datasets(
     Prints each split's class indices the way the write-up does, then the audit's warnings and skipped files.
     """
     image_size = tuple(int(s) for s in image_size)
-    report = _audit(data_dir, config.SPLITS, check_duplicates=True, array_size=image_size)
+    report = audit(data_dir, config.SPLITS, check_duplicates=True, array_size=image_size)
     result = {}
     for split in config.SPLITS:
         result[split] = load_split(
             data_dir, split, image_size=image_size, batch_size=batch_size, preprocessing=preprocessing,
             augment=augment and split == "training", seed=seed, report=report,
         )
-    report._arrays.clear()
+    report.decoded.clear()
     if verbose:
         for split, data in result.items():
             print(f"Found {len(data)} images belonging to {len(data.class_names)} classes ({split}).")

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from . import config
+from .data import files_dataset, load_split
 from .models import infer_preprocessing
+from .training import load_run
 
 
 @dataclass
@@ -48,8 +50,6 @@ def resolve_model(
     """
     record = None
     if isinstance(model, (str, Path)):
-        from .training import load_run
-
         model, record = load_run(str(model), models_dir)
     elif hasattr(model, "record") and hasattr(model, "model"):  # training.RunResult / LoadedRun
         model, record = model.model, model.record
@@ -69,11 +69,11 @@ def resolve_model(
                          list(class_names) if class_names is not None else None, record)
 
 
-def _split_arguments(split, files, labels, class_names, resolved=None, data_dir=None):
-    """Files, integer labels and class names from a SplitData, a split name or the explicit arguments."""
+def files_and_labels(split, files=None, labels=None, class_names=None, resolved: ResolvedModel | None = None,
+                     data_dir=None) -> tuple[list[Path], Sequence | None, Sequence[str] | None]:
+    """Files, labels and class names from a SplitData, a split name ("test": read from ``data_dir``, default
+    ``config.DATA_DIR``, at the ``resolved`` model's image size) or the explicit arguments, which win."""
     if isinstance(split, str):  # "test": read data/<split>/ (file list and labels only; images are read later)
-        from .data import load_split
-
         split = load_split(data_dir if data_dir is not None else config.DATA_DIR, split,
                            image_size=resolved.image_size if resolved else config.IMAGE_SIZE, shuffle=False)
     if split is not None:
@@ -87,8 +87,6 @@ def _split_arguments(split, files, labels, class_names, resolved=None, data_dir=
 
 def predict_files(resolved: ResolvedModel, files: Sequence[Path], batch_size: int = config.BATCH_SIZE) -> np.ndarray:
     """Class probabilities (N, classes) for ``files``, batched, read and preprocessed as in training."""
-    from .data import files_dataset
-
     if len(files) == 0:
         return np.zeros((0, resolved.model.output_shape[-1]), dtype=np.float32)
     dataset = files_dataset(files, image_size=resolved.image_size, batch_size=batch_size,
@@ -117,7 +115,7 @@ def predictions_dataframe(
     out (predicting new photos). ``df.attrs["class_names"]`` keeps the class order for the confusion matrix.
     """
     resolved = resolve_model(model, image_size=image_size, preprocessing=preprocessing, models_dir=models_dir)
-    files, labels, class_names = _split_arguments(split, files, labels, class_names, resolved, data_dir)
+    files, labels, class_names = files_and_labels(split, files, labels, class_names, resolved, data_dir)
     if resolved.class_names and class_names and list(resolved.class_names) != list(class_names):
         raise ValueError(
             f"The model was trained on the classes {resolved.class_names} but the data has {list(class_names)}; "
@@ -225,6 +223,7 @@ __all__ = [
     "confident_mistakes",
     "confusion_matrix",
     "evaluate",
+    "files_and_labels",
     "per_class_accuracy",
     "predict_files",
     "predictions_dataframe",

@@ -22,7 +22,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .evaluation import _split_arguments, resolve_model
+from .data import load_batch
+from .evaluation import files_and_labels, resolve_model
+from .figures import new_figure, save_figure
+from .images import load_array, load_mask
+from .keras_graph import call_node, functional_graph, producing_layer
 
 CONV_LAYER_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
@@ -73,46 +77,27 @@ def heatmap_grid(model: keras.Model, layer: str | None = None) -> tuple[int, int
     return int(shape[1]), int(shape[2])
 
 
-def _graph(model: keras.Model) -> keras.Model:
-    """The functional graph of ``model``: itself, or the one a Sequential keeps (``_functional``)."""
-    functional = getattr(model, "_functional", None)
-    return functional if functional is not None else model
-
-
-def _node(layer, model: keras.Model):
-    """The node where ``model``'s graph calls ``layer``.
-
-    ``layer.output`` is not good enough: it is the layer's *first* call, and a Sequential loaded from a .keras file
-    calls each layer once per rebuild (and a pre-trained base may be called from several models). Keras keys a
-    graph's nodes as "<id(operation)>_ib-<index in the operation's inbound nodes>"."""
-    keys = set(getattr(_graph(model), "_nodes", ()))
-    for index in reversed(range(len(layer._inbound_nodes))):
-        if f"{id(layer)}_ib-{index}" in keys:
-            return layer._inbound_nodes[index]
-    raise ValueError(f"Layer {layer.name!r} is not called inside model {model.name!r}")
-
-
 def _single(tensors):
     return tensors[0] if isinstance(tensors, (list, tuple)) and len(tensors) == 1 else tensors
 
 
 def _layer_input(layer, model):
-    return _single(_node(layer, model).input_tensors)
+    return _single(call_node(layer, model).input_tensors)
 
 
 def _layer_output(layer, model):
-    return _single(_node(layer, model).output_tensors)
+    return _single(call_node(layer, model).output_tensors)
 
 
 def _route(model: keras.Model, path: list[str], target) -> keras.Model:
     """A model from ``model``'s input to [activations of the layer at ``path``, ``target``] (a tensor of
     ``model``'s graph). For a nested path it is stitched from three parts: input -> nested model's input, the nested
     model's own route, and nested output -> target."""
-    inputs = _single(_graph(model).inputs)
+    inputs = _single(functional_graph(model).inputs)
     layer = model.get_layer(path[0])
     if len(path) == 1:
         return keras.Model(inputs, [_layer_output(layer, model), target])
-    inner = _route(layer, path[1:], _single(_graph(layer).outputs))
+    inner = _route(layer, path[1:], _single(functional_graph(layer).outputs))
     sub_in, sub_out = _layer_input(layer, model), _layer_output(layer, model)
     x = keras.Input(shape=tuple(inputs.shape[1:]), name="gradcam_input")
     z = x if sub_in is inputs else keras.Model(inputs, sub_in)(x)
@@ -127,8 +112,8 @@ def _score_head(model: keras.Model) -> tuple[object, Callable]:
     Write-up networks end with ``Activation('softmax')``: its input is the logits. Transfer models end with
     ``Dense(activation='softmax')``: the logits are recomputed from that layer's input, kernel and bias. Anything
     else falls back to the output probabilities."""
-    output = _single(_graph(model).outputs)
-    last = output._keras_history.operation
+    output = _single(functional_graph(model).outputs)
+    last = producing_layer(output)
     activation = getattr(last, "activation", None)
     is_softmax = activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
     if isinstance(last, keras.layers.Activation) and is_softmax:
@@ -222,14 +207,6 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4, colormap
     return cv2.addWeighted(image, 1.0 - alpha, colored, alpha, 0)
 
 
-def load_mask(image_path, size: tuple[int, int] | None = None) -> np.ndarray | None:
-    """The toy's mask for a photo of the built-in data set (uint8, 255 = toy), at ``size`` (height, width);
-    None for photos without one (the mask layout is the built-in data set's, see ``default_data``)."""
-    from .default_data import load_mask as default_load_mask
-
-    return default_load_mask(image_path, size=size)
-
-
 def _mask_weights(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim == 3:
@@ -287,10 +264,8 @@ def gradcam_table(
     columns plus ``focus`` (share of heat on the toy), ``mask_area`` (toy's share of the frame) and ``focus_lift``
     (focus / mask_area: 1 = no better than chance). ``model`` may be a run name; images are read and preprocessed as
     in training. With ``return_heatmaps`` also returns the heat-maps (N, H, W) at the model's input size."""
-    from .data import load_batch
-
     resolved = resolve_model(model, image_size=image_size, preprocessing=preprocessing, models_dir=models_dir)
-    files, labels, class_names = _split_arguments(split, files, labels, class_names, resolved, data_dir)
+    files, labels, class_names = files_and_labels(split, files, labels, class_names, resolved, data_dir)
     class_names = list(class_names or resolved.class_names or [])
     size = resolved.image_size
     rows, all_maps = [], []
@@ -344,10 +319,6 @@ def gradcam_panel(
     """The write-up's side-by-side figure: the photo | its Grad-CAM overlay, titled with the actual and predicted
     labels, the probability and (where a mask exists) the focus score. Saved to ``figures/`` as PNG unless
     ``save=False``; returns the Figure. ``actual_label`` defaults to the photo's folder name."""
-    from .data import load_batch
-    from .images import load_array
-    from .plots import new_figure, save_figure
-
     run_name = model if isinstance(model, str) else None
     resolved = resolve_model(model, image_size=image_size, preprocessing=preprocessing, class_names=class_names,
                              models_dir=models_dir)

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 
 from . import config
 from .audit import audit
-from .files import atomic_write_text
+from .files import read_json, write_json
 
 # Splits whose photos shape the model (it learns from training and is picked by validation accuracy).
 KEY_SPLITS = ("training", "validation")
@@ -70,12 +70,9 @@ class HashCache:
         self.path = cache_dir / "photo_hashes" / f"{_digest_bytes(str(self.data_dir).encode(), 8)}.json"
         self.entries: dict[str, list] = {}
         self.hits = self.misses = 0
-        try:
-            stored = json.loads(self.path.read_text(encoding="utf-8"))
-            if stored.get("data_dir") == str(self.data_dir):
-                self.entries = dict(stored.get("files") or {})
-        except (OSError, ValueError, AttributeError):
-            pass  # no cache yet, or a damaged one: it is only a cache
+        stored = read_json(self.path) or {}  # no cache yet, or a damaged one: it is only a cache
+        if stored.get("data_dir") == str(self.data_dir) and isinstance(stored.get("files"), dict):
+            self.entries = dict(stored["files"])
 
     def digest(self, path: Path, relative: str) -> str:
         stat = path.stat()
@@ -92,7 +89,7 @@ class HashCache:
         if not self.misses:
             return
         try:
-            atomic_write_text(self.path, json.dumps({"data_dir": str(self.data_dir), "files": self.entries}))
+            write_json(self.path, {"data_dir": str(self.data_dir), "files": self.entries})
         except OSError:
             pass  # a read-only cache folder costs time next run, never correctness
 

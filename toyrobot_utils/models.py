@@ -11,6 +11,7 @@ Grad-CAM can read the logits (the softmax layer's input) instead of saturated pr
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import keras_tuner
+import numpy as np
+import pandas as pd
 
 from . import config
 
@@ -232,8 +235,6 @@ def build_experiment(number: int, num_classes: int = 5, image_size: tuple[int, i
 
 def model_table():
     """The table as a DataFrame (number, name, changes, augment, lr_reducer, epochs, write-up accuracies)."""
-    import pandas as pd
-
     rows = [
         {
             "model": s.number,
@@ -364,29 +365,6 @@ def build_from_hyperparameters(
     return build_conv_net(num_classes, image_size, name=name, **_conv_net_kwargs_from_values(values))
 
 
-def make_tuner(
-    directory: str | Path,
-    project_name: str = "toy-robot-cnn",
-    *,
-    num_classes: int = 5,
-    image_size: tuple[int, int] = config.IMAGE_SIZE,
-    max_trials: int = 30,
-    executions_per_trial: int = 2,
-    seed: int = config.SEED,
-    overwrite: bool = False,
-    **kwargs,
-):
-    """The write-up's RandomSearch (objective val_accuracy, 30 trials x 2 executions); ``overwrite=False`` lets an
-    interrupted search continue from the trials already in ``directory``. Kept for convenience: the tuner is built
-    in one place, ``tuning.build_tuner`` (which also takes ``algorithm``, ``epochs``, ``max_model_size`` ...)."""
-    from . import tuning  # tuning imports this module
-
-    return tuning.build_tuner(
-        directory, project_name, num_classes=num_classes, image_size=image_size, max_trials=max_trials,
-        executions_per_trial=executions_per_trial, seed=seed, overwrite=overwrite, **kwargs,
-    )
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # Transfer learning
 # --------------------------------------------------------------------------------------------------------------------
@@ -435,10 +413,14 @@ BASES: dict[str, BaseSpec] = {
 
 
 def keras_weights_dir() -> Path:
-    """Where Keras looks for cached application weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
-    from keras.src.backend import config as keras_config
-
-    return Path(keras_config.keras_home()).expanduser() / "models"
+    """Where Keras looks for cached application weights: ``$KERAS_HOME/models``, else ``~/.keras/models`` (or
+    ``/tmp/.keras/models`` when the home folder cannot be written), Keras' documented rule. Keras has no public
+    accessor for it; tests/test_library_internals.py checks that this agrees with Keras' own."""
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    return Path(home).expanduser() / "models"
 
 
 class WeightsNotAvailableError(FileNotFoundError):
@@ -595,8 +577,6 @@ def unfreeze_top(
 
 def count_params(model: keras.Model) -> dict[str, int]:
     """Total, trainable and non-trainable parameter counts, as in ``model.summary()``."""
-    import numpy as np
-
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     non_trainable = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
     return {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
@@ -624,7 +604,6 @@ __all__ = [
     "keras_weights_dir",
     "load_base",
     "make_optimizer",
-    "make_tuner",
     "model_table",
     "unfreeze_top",
 ]

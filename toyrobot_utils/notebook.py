@@ -6,6 +6,9 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
+import tensorflow as tf
+
 from .config import PROJECT_ROOT
 
 
@@ -24,9 +27,6 @@ class Folders:
 
 def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True) -> Folders:
     """Create the output folders, seed Python/NumPy/TensorFlow, and print the versions this run used."""
-    import keras
-    import tensorflow as tf
-
     _inline_figures()
     folders = Folders(project_path(data_dir), project_path(models_dir), project_path(figures_dir))
     folders.models.mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,8 @@ def _show(path: Path) -> str:
 
 
 def _inline_figures() -> None:
-    """The plots module builds plain matplotlib Figures (no pyplot state); this makes Jupyter draw them inline."""
+    """The plots module builds plain matplotlib Figures (no pyplot state); this makes Jupyter draw them inline.
+    IPython and matplotlib-inline are imported here, not at the top: they exist only where a Jupyter kernel runs."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with Jupyter

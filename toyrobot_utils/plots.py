@@ -1,32 +1,29 @@
 """Every figure of the series: made with matplotlib's object API (``Figure``, no pyplot state, so it works headless
-and in tests), saved to ``figures/`` as PNG, and returned so a notebook cell shows it inline."""
+and in tests), saved to ``figures/`` as PNG, and returned so a notebook cell shows it inline.
+
+This module draws what the other modules compute (training histories, predictions, Grad-CAM, the tuner's trials)
+and imports them; none of them imports it. Two figures live below it, in the module a notebook calls them from:
+``gradcam.gradcam_panel`` and ``default_data.collage``, drawn with the same helpers (``figures``).
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+import seaborn as sns
 
 from . import config
-
-
-def new_figure(figsize=(8, 6), **kwargs) -> Figure:
-    """A Figure not registered with pyplot: nothing to close, nothing shown twice in a notebook."""
-    return Figure(figsize=figsize, layout=kwargs.pop("layout", "constrained"), **kwargs)
-
-
-def save_figure(fig: Figure, name: str, figures_dir: str | Path | None = None, dpi: int = 110) -> Path:
-    """Save ``fig`` as ``<figures_dir>/<name>.png`` (``figures/`` by default) and return the path."""
-    figures_dir = Path(figures_dir) if figures_dir is not None else config.FIGURES_DIR
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    path = figures_dir / (name if name.endswith(".png") else f"{name}.png")
-    fig.savefig(path, dpi=dpi)
-    fig.saved_path = path  # handy in notebooks: fig.saved_path
-    return path
+from .data import augmentation_block
+from .evaluation import confusion_matrix, resolve_model
+from .figures import Figure, new_figure, save_figure
+from .gradcam import gradcam_table, overlay
+from .images import load_array
+from .training import load_history
+from .tuning_results import MAIN_HYPERPARAMETERS, OBJECTIVE, PROJECT_NAME, trials_summary
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -36,8 +33,6 @@ def save_figure(fig: Figure, name: str, figures_dir: str | Path | None = None, d
 
 def _history_frame(history, models_dir=None) -> tuple[pd.DataFrame, str | None]:
     if isinstance(history, str):
-        from .training import load_history
-
         return load_history(history, models_dir), history
     if hasattr(history, "history") and isinstance(getattr(history, "history"), pd.DataFrame):  # RunResult
         return history.history, getattr(history, "name", None)
@@ -95,10 +90,6 @@ def confusion_heatmap(predictions, *, normalize: bool = False, class_names: Sequ
     """Seaborn heat-map of the confusion matrix, laid out like the write-up's table: actual labels along the top,
     predicted labels down the side (so each column's diagonal cell is that class's accuracy).
     ``predictions``: the predictions dataframe or a matrix from ``evaluation.confusion_matrix``."""
-    import seaborn as sns
-
-    from .evaluation import confusion_matrix
-
     if isinstance(predictions, pd.DataFrame) and "predicted_label" in predictions.columns:
         matrix = confusion_matrix(predictions, normalize=normalize, class_names=class_names)
     else:
@@ -134,8 +125,6 @@ def sample_grid(split=None, *, files: Sequence[str | Path] | None = None, labels
                 name: str = "sample_grid", save: bool = True, figures_dir: str | Path | None = None) -> Figure:
     """A few photos of each class, one row per class (a random but seeded choice), as the network sees them in
     size. ``split``: a SplitData, or give ``files``, ``labels`` (indices) and ``class_names``."""
-    from .images import load_array
-
     if split is not None:
         files, labels, class_names = split.files, split.labels, split.class_names
     files = [Path(f) for f in files]
@@ -167,9 +156,6 @@ def augmentation_preview(image, *, n: int = 8, seed: int = config.SEED,
                          save: bool = True, figures_dir: str | Path | None = None) -> Figure:
     """The original photo and ``n`` random versions from the write-up's augmentation (the data module's
     ``augmentation_block``): what the network trains on in models 3-9."""
-    from .data import augmentation_block
-    from .images import load_array
-
     original = load_array(image, image_size) if isinstance(image, (str, Path)) else np.asarray(image)
     block = augmentation_block(seed=seed)
     batch = np.repeat(original[None].astype(np.float32), n, axis=0)
@@ -203,10 +189,6 @@ def gradcam_grid(model, split=None, *, files: Sequence[str | Path] | None = None
     """Photos (top) and their Grad-CAM overlays (below) for the first ``n`` of ``files`` (pick them first, e.g.
     ``evaluation.confident_mistakes(df).path``), titled with actual/predicted label, probability and, where the
     photo has a mask, the focus score."""
-    from .evaluation import resolve_model
-    from .gradcam import gradcam_table, overlay
-    from .images import load_array
-
     run_name = model if isinstance(model, str) else None
     resolved = resolve_model(model, image_size=image_size, preprocessing=preprocessing, models_dir=models_dir)
     if split is not None and files is None:
@@ -258,7 +240,9 @@ def accuracy_bars(table: pd.DataFrame, *, name: str = "accuracy_bars", title: st
     x = np.arange(len(rows))
 
     def column(key):
-        return pd.to_numeric(rows[key], errors="coerce").to_numpy(dtype=float) if key in rows else np.full(len(rows), np.nan)
+        if key not in rows:
+            return np.full(len(rows), np.nan)
+        return pd.to_numeric(rows[key], errors="coerce").to_numpy(dtype=float)
 
     width = 0.38
     for offset, key, label, color in ((-width / 2, "val_accuracy", "validation (ours)", "tab:blue"),
@@ -298,10 +282,6 @@ def confusion_grid(predictions: dict[str, pd.DataFrame], *, cols: int = 4, name:
     """One small column-normalised confusion matrix per model (``{label: predictions dataframe}``), laid out like
     ``confusion_heatmap`` (actual labels along the top): the same classes in the same order in every panel, so the
     eye can run across models and see which mix-ups go away."""
-    import seaborn as sns
-
-    from .evaluation import confusion_matrix
-
     count = len(predictions)
     cols = max(1, min(cols, count))
     rows = max(1, math.ceil(count / cols))
@@ -336,10 +316,6 @@ def gradcam_across_models(models: dict[str, object], files: Sequence[str | Path]
     """The same photos (rows) through every model (columns after the photo): each model's Grad-CAM overlay titled
     with its prediction and, where the photo has a mask, its focus on the toy. ``models``: ``{label: run name or
     model}``; each model reads the photo at its own size and preprocessing."""
-    from .evaluation import resolve_model
-    from .gradcam import gradcam_table, overlay
-    from .images import load_array
-
     files = [Path(f) for f in files]
     labels = [f.parent.name for f in files]
     fig = new_figure(figsize=(2.3 * (len(models) + 1), 2.5 * max(len(files), 1)))
@@ -369,15 +345,117 @@ def gradcam_across_models(models: dict[str, object], files: Sequence[str | Path]
     return fig
 
 
+def gradcam_side_by_side(
+    runs: Mapping[str, Any],
+    split=None,
+    *,
+    files: Sequence[str | Path] | None = None,
+    labels=None,
+    class_names: Sequence[str] | None = None,
+    n_figure: int = 6,
+    alpha: float = 0.4,
+    name: str = "gradcam_side_by_side",
+    save: bool = True,
+    models_dir: str | Path | None = None,
+    figures_dir: str | Path | None = None,
+):
+    """Grad-CAM of several models on the same photos. ``runs``: {label: run name, RunResult or model}; each model
+    reads the photos at its own size and preprocessing. Returns (table, figure): one table row per photo and model
+    (``model`` column = the label) with the predictions and the object-focus scores, and a figure with one row per
+    photo (the first ``n_figure``): the photo, then each model's overlay titled with its prediction and focus."""
+    if split is not None and files is None:
+        files, labels = split.files, split.labels
+        class_names = class_names or split.class_names
+    files = [Path(f) for f in files]
+    tables, maps = [], {}
+    for label, run in runs.items():
+        table, heat = gradcam_table(run, files=files, labels=labels, class_names=class_names, return_heatmaps=True,
+                                    models_dir=models_dir)
+        tables.append(table.assign(model=label))
+        maps[label] = heat
+    combined = pd.concat(tables, ignore_index=True)
+    combined.insert(0, "model", combined.pop("model"))
+
+    shown = files[: max(0, int(n_figure))]
+    cols = 1 + len(runs)
+    fig = new_figure(figsize=(2.9 * cols, 3.0 * max(1, len(shown))))
+    axes = np.atleast_2d(fig.subplots(max(1, len(shown)), cols, squeeze=False))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, path in enumerate(shown):
+        photo = load_array(path, (224, 224))
+        axes[r][0].imshow(photo)
+        axes[r][0].set_title(f"{path.parent.name}\n{path.name}", fontsize=8)
+        for c, label in enumerate(runs, start=1):
+            row = combined[(combined["model"] == label)].iloc[r]
+            heat = maps[label][r]
+            axes[r][c].imshow(overlay(load_array(path, heat.shape[:2]), heat, alpha))
+            title = f"{label}: {row['predicted_label']} ({row['predicted_probability']:.2f})"
+            if not np.isnan(row["focus"]):
+                title += f"\nfocus {row['focus']:.2f} ({row['focus_lift']:.1f}x chance)"
+            axes[r][c].set_title(title, fontsize=8, color="black" if row.get("correct", 1) else "crimson")
+    if save:
+        save_figure(fig, name, figures_dir)
+    return combined, fig
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The tuner's search
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def plot_search(source, *, objective: str = OBJECTIVE, name: str = "tuning_search", save: bool = True,
+                figures_dir: str | Path | None = None, project_name: str = PROJECT_NAME):
+    """Score of every completed trial against the main hyper-parameters (conv layers, first conv filters, dense
+    layers, dropout, optimizer): one panel each, trials as jittered dots, the mean per value as a bar, the best
+    trial as a star. Shows which choices matter, not just which trial won. Saved as ``figures/<name>.png``.
+    ``source``: a ``trials_summary`` table, a tuner or its folder."""
+    table = source if isinstance(source, pd.DataFrame) else trials_summary(source, project_name, objective=objective)
+    done = table[(table["status"] == "COMPLETED") & table["score"].notna()]
+    done = done.sort_values("score", ascending=table.attrs.get("direction", "max") == "min", kind="stable")
+    panels = [(column, label) for column, label in MAIN_HYPERPARAMETERS if column in table]
+    fig = new_figure(figsize=(3.0 * max(len(panels), 1), 4.0))
+    axes = fig.subplots(1, max(len(panels), 1), sharey=True, squeeze=False)[0]
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(done))  # one offset per trial, same in every panel
+    best_id = done.iloc[0]["trial_id"] if len(done) else None
+    for ax, (column, label) in zip(axes, panels):
+        values = done[column]
+        categories = sorted(values.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
+        position = {value: i for i, value in enumerate(categories)}
+        x = np.array([position.get(v, np.nan) if pd.notna(v) else np.nan for v in values], dtype=float) + jitter
+        ax.scatter(x, done["score"], s=28, alpha=0.7, color="tab:blue", zorder=2)
+        for value, i in position.items():
+            mean = done.loc[values == value, "score"].mean()
+            ax.hlines(mean, i - 0.3, i + 0.3, color="black", linewidth=2, zorder=3)
+        if best_id is not None:  # done is sorted best first
+            ax.scatter([x[0]], [done["score"].iloc[0]], marker="*", s=200, color="tab:red", zorder=4,
+                       label=f"best (trial {best_id})")
+        ax.set_xticks(range(len(categories)))
+        ax.set_xticklabels([str(c) for c in categories], rotation=45 if len(categories) > 4 else 0)
+        ax.set_xlim(-0.6, max(len(categories) - 0.4, 0.6))
+        ax.set_xlabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel(objective)
+    if best_id is not None:
+        axes[0].legend(loc="lower left", fontsize="small")
+    fig.suptitle(f"Keras Tuner: {objective} of {len(done)} trials against the main hyper-parameters "
+                 "(bar: mean per value)")
+    if save:
+        save_figure(fig, name, figures_dir)
+    return fig
+
+
 __all__ = [
     "accuracy_bars",
-    "confusion_grid",
-    "gradcam_across_models",
     "augmentation_preview",
+    "confusion_grid",
     "confusion_heatmap",
+    "gradcam_across_models",
     "gradcam_grid",
+    "gradcam_side_by_side",
     "new_figure",
-    "save_figure",
+    "plot_search",
     "sample_grid",
+    "save_figure",
     "training_curves",
 ]

@@ -40,6 +40,8 @@ def run_series(
     output_dir: Path | None = None,
 ) -> dict[str, float]:
     """Execute the series; returns seconds per notebook. ``only`` selects notebooks by number prefix ("02")."""
+    # Here, not at the top: papermill brings nbclient and jupyter_client (a second or more at start-up); listing the
+    # notebooks (series_notebooks, the wall-time benchmark, `run-series --help`) does not need it.
     import papermill as pm
 
     notebooks = series_notebooks(notebooks_dir)

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -34,7 +33,8 @@ import pandas as pd
 import tensorflow as tf
 
 from . import config, lineage
-from .files import atomic_write_text, publish, temporary_path
+from .data import class_names_of, dataset_of
+from .files import atomic_write_text, check_folder_names, publish, read_json, temporary_path, write_json
 from .models import count_params, infer_preprocessing
 
 MONITOR = "val_accuracy"
@@ -68,40 +68,11 @@ def run_paths(name: str, models_dir: str | Path | None = None) -> dict[str, Path
     }
 
 
-_atomic_write_text = atomic_write_text  # the name other modules of this package used
-
-
-def _jsonable(value: Any) -> Any:
-    """Settings may hold tuples, Paths and NumPy scalars; JSON gets plain lists, strings and numbers."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return repr(value)
-
-
-def _write_json(path: Path, data: Mapping) -> None:
-    _atomic_write_text(path, json.dumps(_jsonable(data), indent=2) + "\n")
-
-
 def _current_lr(model: keras.Model) -> float | None:
     try:
         return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     except Exception:  # noqa: BLE001 - schedules, no optimizer
         return None
-
-
-def _dataset_of(data):
-    """A SplitData (the data module's) or anything ``model.fit`` accepts."""
-    return getattr(data, "dataset", data)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -124,6 +95,11 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         self.model_to_save = model_to_save  # None: the model being trained (see fit's saved_model)
 
     def _save_model(self, epoch, batch, logs):
+        """Keras' ``ModelCheckpoint`` saves through this private method (Keras 3, checked up to 3.15) and offers no
+        public hook to write elsewhere first; overriding it, with its private helpers ``_get_file_path`` and
+        ``_should_save_model`` (best score so far, ``save_best_only``), keeps its monitor logic as it is. If Keras
+        renames them, the checkpoint would be written non-atomically by Keras itself or not at all:
+        tests/test_library_internals.py checks that Keras still calls this method and fails with the Keras version."""
         filepath = Path(self._get_file_path(epoch, batch, logs))
         if not self._should_save_model(epoch, batch, logs, str(filepath)):
             return
@@ -190,7 +166,7 @@ class _RunRecorder(keras.callbacks.Callback):
                 "cooldown_counter": int(self.lr_reducer.cooldown_counter),
                 "best": float(best) if best is not None and math.isfinite(float(best)) else None,
             }
-        _write_json(self.state_path, self.state)
+        write_json(self.state_path, self.state)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -212,22 +188,6 @@ class RunResult:
     @property
     def best_val_accuracy(self) -> float:
         return self.record["best_val_accuracy"]
-
-
-def _class_names(train, class_names):
-    if class_names is not None:
-        return list(class_names)
-    names = getattr(train, "class_names", None)
-    return list(names) if names is not None else None
-
-
-def read_json(path: str | Path) -> dict | None:
-    """A JSON record, or None when it is missing, unreadable or not a JSON object."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def fit(
@@ -277,9 +237,9 @@ def fit(
     say = print if verbose != 0 else (lambda *args, **kwargs: None)
     reducer_args = _reducer_arguments(lr_reducer)
     settings = _completed_settings(settings, network, lr_reducer)
-    names = _class_names(train, class_names)
+    names = class_names_of(train, class_names)
     if names is not None:
-        lineage.check_class_names(names, f"the class names of run {name!r}")
+        check_folder_names(names, f"the class names of run {name!r}")
     run_lineage = lineage.run_lineage(
         photos if photos is not None else lineage.photos_of_splits(train, val),
         {**settings, "epochs": int(epochs), "seed": seed, "deterministic": deterministic, "lr_reducer": reducer_args,
@@ -408,16 +368,24 @@ def _train(model, train, val, paths: dict, state: dict, *, epochs, reducer_args,
     run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, backup]
 
     paths["backup"].mkdir(parents=True, exist_ok=True)
-    _write_json(state_path, state)
+    write_json(state_path, state)
     try:
-        model.fit(_dataset_of(train), validation_data=_dataset_of(val), epochs=epochs, callbacks=run_callbacks,
+        model.fit(dataset_of(train), validation_data=dataset_of(val), epochs=epochs, callbacks=run_callbacks,
                   verbose=verbose, shuffle=False)  # shuffling is the data pipeline's (seeded) business
     finally:
-        model._initial_epoch = None  # BackupAndRestore's starting epoch must not leak into a later fit of this model
+        _forget_resumed_epoch(model)
     history = pd.DataFrame(state["rows"])
     if history.empty:
         raise RuntimeError(f"Run {paths['model'].stem!r} finished without any epoch (epochs={epochs}).")
     return history
+
+
+def _forget_resumed_epoch(model: keras.Model) -> None:
+    """Keras' ``BackupAndRestore`` tells ``fit`` where to resume by setting the private ``model._initial_epoch``
+    (Keras 3, checked up to 3.15), which ``fit`` prefers to its own ``initial_epoch`` argument and never resets. Left
+    set, a later ``fit`` of the same model object would start at that epoch. If Keras renames it, this reset does
+    nothing and a second fit of one model skips epochs; tests/test_library_internals.py fails first."""
+    model._initial_epoch = None
 
 
 def _keep_or_replace(name, paths, state, history, previous, *, network, model, epochs, settings, reducer_args, names,
@@ -433,7 +401,7 @@ def _keep_or_replace(name, paths, state, history, previous, *, network, model, e
     if not (state["improved"] or previous is None):
         record = dict(previous)
         record.setdefault("later_runs_not_kept", []).append(run_summary)
-        _write_json(paths["record"], record)
+        write_json(paths["record"], record)
         say(f"{name}: this run's best {MONITOR} {run_summary['best_val_accuracy']:.4f} did not beat the stored "
             f"{previous['best_val_accuracy']:.4f} of the same photos and settings ({previous.get('timestamp')}); "
             f"kept {paths['model']} and its record (pass overwrite=True to replace them).")
@@ -471,7 +439,7 @@ def _keep_or_replace(name, paths, state, history, previous, *, network, model, e
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
     }
     atomic_write_text(paths["history"], history.to_csv(index=False))
-    _write_json(paths["record"], record)
+    write_json(paths["record"], record)
     return record, True
 
 
@@ -523,7 +491,7 @@ def update_record(name: str, models_dir: str | Path | None = None, **fields) -> 
     """Add ``fields`` (test accuracy, latency, ...) to run ``name``'s metrics record, written atomically."""
     record = load_record(name, models_dir)
     record.update(fields)
-    _write_json(run_paths(name, models_dir)["record"], record)
+    write_json(run_paths(name, models_dir)["record"], record)
     return record
 
 

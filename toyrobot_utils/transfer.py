@@ -1,4 +1,4 @@
-"""Transfer learning made fast and measured: cached base features, size and CPU latency, side-by-side Grad-CAM.
+"""Transfer learning made fast and measured: cached base features, size and CPU latency, the best custom network.
 
 With the pre-trained base frozen and no augmentation, every epoch feeds the same photos through the same frozen
 base and gets the same numbers back: almost all of an epoch's time goes into recomputing them. ``fit_frozen``
@@ -11,7 +11,8 @@ full model).
 
 ``measure_latency`` times one photo at a time (batch 1) on the CPU, what a toy-sorting robot would do;
 ``size_and_speed`` stores that and the model file's size in the run's metrics record (``latency_ms_per_image``,
-``file_bytes``), where ``comparison.compare_runs`` reads them.
+``file_bytes``), where ``comparison.compare_runs`` reads them. Notebook 09's side-by-side Grad-CAM of the custom
+network and the transfer model is drawn by ``plots.gradcam_side_by_side`` (also reachable here, by that name).
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ import pandas as pd
 import tensorflow as tf
 
 from . import config, data, lineage, training
+from .comparison import compare_runs
+from .keras_graph import call_node, functional_graph
 from .models import compile_model, count_params, find_base
+from .plots import gradcam_side_by_side  # noqa: F401 - notebook 09 calls it as transfer.gradcam_side_by_side
 
 FEATURE_PATH = "cached base features"
 IMAGE_PATH = "images"
@@ -70,13 +74,11 @@ def split_transfer_model(model: keras.Model) -> tuple[keras.Model, list[keras.la
 def _check_chain(model: keras.Model, chain: list[keras.layers.Layer]) -> None:
     """Each layer of ``chain`` must take exactly the previous one's output (the first: the model's input), and the
     last one's output must be the model's output: then base features plus head layers are the whole computation."""
-    from .gradcam import _graph, _node
-
-    graph = _graph(model)
+    graph = functional_graph(model)
     previous = graph.inputs[0]
     for layer in chain:
         try:
-            node = _node(layer, model)
+            node = call_node(layer, model)
         except ValueError as err:
             raise NotCacheable(str(err)) from None
         inputs, outputs = list(node.input_tensors), list(node.output_tensors)
@@ -129,7 +131,7 @@ def build_head(model: keras.Model, feature_shape: Sequence[int]) -> keras.Model:
 def extract_features(extract, dataset, *, with_labels: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Run ``extract`` over a dataset of (images, one-hot labels) batches once: (features, labels) as arrays."""
     features, labels = [], []
-    for batch in training._dataset_of(dataset):
+    for batch in data.dataset_of(dataset):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         features.append(np.asarray(extract(images)))
         if with_labels and isinstance(batch, (tuple, list)):
@@ -139,7 +141,7 @@ def extract_features(extract, dataset, *, with_labels: bool = True) -> tuple[np.
 
 
 def _first_batch_size(dataset) -> int:
-    for batch in training._dataset_of(dataset).take(1):
+    for batch in data.dataset_of(dataset).take(1):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         return int(images.shape[0])
     raise ValueError("the training data is empty")
@@ -188,7 +190,7 @@ def fit_frozen(
     """
     settings = dict(settings or {})
     settings["augment"] = bool(augment)  # what this run did (a model table row's default may say otherwise)
-    names = class_names if class_names is not None else training._class_names(train, None)
+    names = class_names if class_names is not None else data.class_names_of(train)
     fit_kwargs.setdefault("photos", lineage.photos_of_splits(train, val))  # the head's data are features, not photos
     common = dict(name=name, epochs=epochs, models_dir=models_dir, seed=seed, class_names=names,
                   lr_reducer=lr_reducer, verbose=verbose, **fit_kwargs)
@@ -299,8 +301,6 @@ def size_and_speed(run, models_dir: str | Path | None = None, *, runs: int = 50,
 def best_custom_cnn(models_dir: str | Path | None = None, numbers: Sequence[int] = range(1, 9)) -> str | None:
     """The run name of the best trained custom network (models 1-8 of the write-up's table) in ``models_dir``:
     highest test accuracy, then validation accuracy. None when none of them has been trained there."""
-    from .comparison import compare_runs
-
     table = compare_runs(models_dir, numbers=numbers)
     if table.empty:
         return None
@@ -313,64 +313,6 @@ def best_custom_cnn(models_dir: str | Path | None = None, numbers: Sequence[int]
         _val=pd.to_numeric(table["val_accuracy"], errors="coerce").fillna(-1.0),
     ).sort_values(["_test", "_val"], ascending=False, kind="stable")
     return str(ranked["name"].iloc[0])
-
-
-def gradcam_side_by_side(
-    runs: Mapping[str, Any],
-    split=None,
-    *,
-    files: Sequence[str | Path] | None = None,
-    labels=None,
-    class_names: Sequence[str] | None = None,
-    n_figure: int = 6,
-    alpha: float = 0.4,
-    name: str = "gradcam_side_by_side",
-    save: bool = True,
-    models_dir: str | Path | None = None,
-    figures_dir: str | Path | None = None,
-):
-    """Grad-CAM of several models on the same photos. ``runs``: {label: run name, RunResult or model}; each model
-    reads the photos at its own size and preprocessing. Returns (table, figure): one table row per photo and model
-    (``model`` column = the label) with the predictions and the object-focus scores, and a figure with one row per
-    photo (the first ``n_figure``): the photo, then each model's overlay titled with its prediction and focus."""
-    from .gradcam import gradcam_table, overlay
-    from .images import load_array
-    from .plots import new_figure, save_figure
-
-    if split is not None and files is None:
-        files, labels = split.files, split.labels
-        class_names = class_names or split.class_names
-    files = [Path(f) for f in files]
-    tables, maps = [], {}
-    for label, run in runs.items():
-        table, heat = gradcam_table(run, files=files, labels=labels, class_names=class_names, return_heatmaps=True,
-                                    models_dir=models_dir)
-        tables.append(table.assign(model=label))
-        maps[label] = heat
-    combined = pd.concat(tables, ignore_index=True)
-    combined.insert(0, "model", combined.pop("model"))
-
-    shown = files[: max(0, int(n_figure))]
-    cols = 1 + len(runs)
-    fig = new_figure(figsize=(2.9 * cols, 3.0 * max(1, len(shown))))
-    axes = np.atleast_2d(fig.subplots(max(1, len(shown)), cols, squeeze=False))
-    for ax in axes.ravel():
-        ax.axis("off")
-    for r, path in enumerate(shown):
-        photo = load_array(path, (224, 224))
-        axes[r][0].imshow(photo)
-        axes[r][0].set_title(f"{path.parent.name}\n{path.name}", fontsize=8)
-        for c, label in enumerate(runs, start=1):
-            row = combined[(combined["model"] == label)].iloc[r]
-            heat = maps[label][r]
-            axes[r][c].imshow(overlay(load_array(path, heat.shape[:2]), heat, alpha))
-            title = f"{label}: {row['predicted_label']} ({row['predicted_probability']:.2f})"
-            if not np.isnan(row["focus"]):
-                title += f"\nfocus {row['focus']:.2f} ({row['focus_lift']:.1f}x chance)"
-            axes[r][c].set_title(title, fontsize=8, color="black" if row.get("correct", 1) else "crimson")
-    if save:
-        save_figure(fig, name, figures_dir)
-    return combined, fig
 
 
 __all__ = [
