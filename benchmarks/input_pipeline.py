@@ -521,7 +521,7 @@ def _quick_subset(data_dir: Path, target: Path, per_class: int) -> Path:
     return target
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=config.DATA_DIR,
                         help="data folder (training/<class>/); empty: the built-in set is generated into a temp folder")
@@ -537,6 +537,105 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=config.SEED)
     parser.add_argument("--results", type=Path,
                         help="RESULTS.md to write (default benchmarks/RESULTS.md; --quick writes only to this)")
+    return parser
+
+
+def _folders(args, tmp: Path) -> tuple[Path, bool, dict[str, Path], dict | None]:
+    """The folders to time: the data folder as it is (the built-in set generated into ``tmp`` when it holds no
+    photos; a few photos per class with --quick) and its phone-size copy. Returns (data folder, generated?,
+    {label: folder}, the phone copy's description)."""
+    from toyrobot_utils import default_data
+
+    data_dir = args.data_dir
+    generated = False
+    if not default_data.has_photos(data_dir):
+        counts = {"training": QUICK_PER_CLASS if args.quick else default_data.DEFAULT_COUNTS["training"]}
+        print(f"{data_dir} holds no photos: generating the built-in training split ({counts['training']} per "
+              f"class) into a temporary folder ...", flush=True)
+        data_dir = tmp / "data"
+        default_data.generate(data_dir, seed=0, counts=counts, size_scale=0.5 if args.quick else 1.0)
+        generated = True
+    elif args.quick:
+        data_dir = _quick_subset(data_dir, tmp / "data", QUICK_PER_CLASS)
+    folders = {"default": data_dir}
+    phone_info = None
+    if not args.skip_phone:
+        pixels = QUICK_PHONE_PIXELS if args.quick else PHONE_PIXELS
+        if args.phone_dir is not None:
+            phone_dir = args.phone_dir
+        elif args.quick or generated:
+            phone_dir = tmp / "phone_size"
+        else:
+            phone_dir = default_phone_dir(data_dir, pixels)
+        folders["phone"], phone_info = make_phone_folder(data_dir, phone_dir, pixels=pixels)
+        print(f"phone-size folder: {folders['phone']} ({phone_info['files']} photos, {phone_info['mean_mb']:.1f} "
+              f"MB each on average; " + ("reused" if phone_info["reused"] else
+                                        f"made in {phone_info['seconds']:.0f} s") + ")", flush=True)
+    return data_dir, generated, folders, phone_info
+
+
+def _time_all(bench: "Bench", folders: dict[str, Path], keras2_check: bool, tf_keras) -> list[Run]:
+    """Every configuration, one after the other: tf.data with and without augmentation (plus, once, tensors in
+    memory and tf.data with autotuning back on), the ImageDataGenerator, and with --keras2-check the tf_keras rows."""
+    runs: list[Run] = []
+
+    def done(run):
+        runs.append(run)
+        print(f"  {run.folder:<8} {run.source:<36} aug {'yes' if run.augment else 'no ':<3}  setup "
+              f"{(run.setup or 0):6.1f} s  epochs {' '.join(f'{s:.2f}' for s in run.epochs)} s", flush=True)
+
+    reference_xy = None
+    for folder, path in folders.items():
+        for augment in (False, True):
+            run, split = bench.tf_data(folder, path, augment)
+            done(run)
+            if reference_xy is None and not augment:
+                reference_xy = _tensors(split)
+                done(bench.in_memory(folder, *reference_xy))
+                done(bench.tf_data(folder, path, augment, autotune=True)[0])
+            del split
+            done(bench.idg(folder, path, augment, tf_keras))
+        if keras2_check and folder == "default":
+            done(bench.keras2_in_memory(folder, *reference_xy, tf_keras))
+            done(bench.keras2_idg(folder, path, tf_keras))
+    return runs
+
+
+def _write_results(args, argv, runs: list[Run], epochs: int, generated: bool, phone_info: dict | None,
+                   ratio_lines: list[str], aims: dict, loads: tuple[float, float]) -> None:
+    """This benchmark's section of RESULTS.md (or of --results)."""
+    from report import RESULTS, write_section  # benchmarks/report.py
+
+    source = "the built-in data set (generated)" if generated else f"`{args.data_dir}`"
+    phone_text = ("" if phone_info is None else
+                  f" and the same photos at phone-camera size ({phone_info['pixels'] / 1e6:.1f} MP, JPEG quality "
+                  f"{phone_info['quality']}, {phone_info['mean_mb']:.1f} MB per photo on average)")
+    body = "\n".join([
+        f"Training split of {source} ({runs[0].images} photos){phone_text}; {epochs} epochs per run, no "
+        f"validation pass; {IMAGE_SIZE[0]} px, batch {BATCH_SIZE}, pixels / 255; the same Keras 3 baseline "
+        f"network (write-up model 1) from the same seed in every row; ImageDataGenerator with "
+        f"{args.idg_workers} worker(s) (Keras 2's default: 1). *setup*: tf.data's one-off audit + decode into "
+        f"memory, the ImageDataGenerator's folder scan. *epoch 1* includes tracing the training graph (every "
+        f"row alike); *later s/epoch* is the median of the epochs after the first (a single epoch slowed by "
+        f"something else on the machine does not move it); *total* = setup + all epochs as measured. "
+        f"Load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end."
+        + (" Quick mode: a smoke run, the figures mean nothing." if args.quick else ""),
+        "",
+        *table_lines(runs, markdown=True),
+        "",
+        "```",
+        *ratio_lines,
+        *aim_lines(aims),
+        "```",
+    ])
+    command = " ".join(["python benchmarks/input_pipeline.py", *(sys.argv[1:] if argv is None else argv)])
+    path = write_section("input_pipeline", "Input pipeline: tf.data vs the write-up's ImageDataGenerator", body,
+                         command=command, results=args.results or RESULTS)
+    print(f"wrote the section input_pipeline of {path}")
+
+
+def main(argv=None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 5)
     if epochs < 2:
@@ -551,34 +650,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="toyrobot-input-pipeline-"))
     wall_start = time.perf_counter()
     try:
-        from toyrobot_utils import default_data
-
-        data_dir = args.data_dir
-        generated = False
-        if not default_data.has_photos(data_dir):
-            counts = {"training": QUICK_PER_CLASS if args.quick else default_data.DEFAULT_COUNTS["training"]}
-            print(f"{data_dir} holds no photos: generating the built-in training split ({counts['training']} per "
-                  f"class) into a temporary folder ...", flush=True)
-            data_dir = tmp / "data"
-            default_data.generate(data_dir, seed=0, counts=counts, size_scale=0.5 if args.quick else 1.0)
-            generated = True
-        elif args.quick:
-            data_dir = _quick_subset(data_dir, tmp / "data", QUICK_PER_CLASS)
-        folders = {"default": data_dir}
-        phone_info = None
-        if not args.skip_phone:
-            pixels = QUICK_PHONE_PIXELS if args.quick else PHONE_PIXELS
-            if args.phone_dir is not None:
-                phone_dir = args.phone_dir
-            elif args.quick or generated:
-                phone_dir = tmp / "phone_size"
-            else:
-                phone_dir = default_phone_dir(data_dir, pixels)
-            folders["phone"], phone_info = make_phone_folder(data_dir, phone_dir, pixels=pixels)
-            print(f"phone-size folder: {folders['phone']} ({phone_info['files']} photos, {phone_info['mean_mb']:.1f} "
-                  f"MB each on average; " + ("reused" if phone_info["reused"] else
-                                            f"made in {phone_info['seconds']:.0f} s") + ")", flush=True)
-
+        data_dir, generated, folders, phone_info = _folders(args, tmp)
         bench = Bench(epochs, args.seed, args.idg_workers)
         names = sorted(p.name for p in (Path(data_dir) / "training").iterdir()
                        if p.is_dir() and not _is_hidden(p.name))
@@ -586,27 +658,7 @@ def main(argv=None) -> int:
         load_start = os.getloadavg()[0]  # other work on the machine skews every figure: say how busy it was
         print(f"timing {epochs} epochs per run on the training split (no validation), {IMAGE_SIZE[0]} px, batch "
               f"{BATCH_SIZE}, {len(names)} classes; {os.cpu_count()} CPUs, load average {load_start:.1f}", flush=True)
-        runs: list[Run] = []
-
-        def done(run):
-            runs.append(run)
-            print(f"  {run.folder:<8} {run.source:<36} aug {'yes' if run.augment else 'no ':<3}  setup "
-                  f"{(run.setup or 0):6.1f} s  epochs {' '.join(f'{s:.2f}' for s in run.epochs)} s", flush=True)
-
-        reference_xy = None
-        for folder, path in folders.items():
-            for augment in (False, True):
-                run, split = bench.tf_data(folder, path, augment)
-                done(run)
-                if reference_xy is None and not augment:
-                    reference_xy = _tensors(split)
-                    done(bench.in_memory(folder, *reference_xy))
-                    done(bench.tf_data(folder, path, augment, autotune=True)[0])
-                del split
-                done(bench.idg(folder, path, augment, tf_keras))
-            if args.keras2_check and folder == "default":
-                done(bench.keras2_in_memory(folder, *reference_xy, tf_keras))
-                done(bench.keras2_idg(folder, path, tf_keras))
+        runs = _time_all(bench, folders, args.keras2_check, tf_keras)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load_end = os.getloadavg()[0]
@@ -622,36 +674,8 @@ def main(argv=None) -> int:
           f"the end)")
     if args.quick:
         print("quick mode: a smoke run on a few tiny photos; these figures say nothing about the aims")
-
     if args.results is not None or not args.quick:
-        from report import RESULTS, write_section  # benchmarks/report.py
-
-        source = "the built-in data set (generated)" if generated else f"`{args.data_dir}`"
-        phone_text = ("" if phone_info is None else
-                      f" and the same photos at phone-camera size ({phone_info['pixels'] / 1e6:.1f} MP, JPEG quality "
-                      f"{phone_info['quality']}, {phone_info['mean_mb']:.1f} MB per photo on average)")
-        body = "\n".join([
-            f"Training split of {source} ({runs[0].images} photos){phone_text}; {epochs} epochs per run, no "
-            f"validation pass; {IMAGE_SIZE[0]} px, batch {BATCH_SIZE}, pixels / 255; the same Keras 3 baseline "
-            f"network (write-up model 1) from the same seed in every row; ImageDataGenerator with "
-            f"{args.idg_workers} worker(s) (Keras 2's default: 1). *setup*: tf.data's one-off audit + decode into "
-            f"memory, the ImageDataGenerator's folder scan. *epoch 1* includes tracing the training graph (every "
-            f"row alike); *later s/epoch* is the median of the epochs after the first (a single epoch slowed by "
-            f"something else on the machine does not move it); *total* = setup + all epochs as measured. "
-            f"Load average {load_start:.1f} at the start, {load_end:.1f} at the end."
-            + (" Quick mode: a smoke run, the figures mean nothing." if args.quick else ""),
-            "",
-            *table_lines(runs, markdown=True),
-            "",
-            "```",
-            *ratio_lines,
-            *aim_lines(aims),
-            "```",
-        ])
-        command = " ".join(["python benchmarks/input_pipeline.py", *(sys.argv[1:] if argv is None else argv)])
-        path = write_section("input_pipeline", "Input pipeline: tf.data vs the write-up's ImageDataGenerator", body,
-                             command=command, results=args.results or RESULTS)
-        print(f"wrote the section input_pipeline of {path}")
+        _write_results(args, argv, runs, epochs, generated, phone_info, ratio_lines, aims, (load_start, load_end))
     if args.quick:
         return 0
     return 0 if all(ok for ok in aims.values() if ok is not None) else 1
