@@ -3,8 +3,9 @@
 One module per concern, in layers (each imports only from its own layer or lower ones; docs/architecture.md draws
 them, tests/test_architecture.py keeps them so), so a notebook reads as a few clear calls:
 
-- ``config``, ``files``, ``figures``, ``images``: folders and defaults; safe writes and JSON records; making and
-  saving a figure; reading one photo (and the built-in set's toy masks) the same way everywhere
+- ``config``, ``devices``, ``files``, ``figures``, ``images``, ``stats``: folders and defaults; where training runs;
+  safe writes and JSON records; making and saving a figure; reading one photo (and the built-in set's toy masks)
+  the same way everywhere; accuracy intervals and the paired test between two models
 - ``toy_scene``, ``toy_drawing``: drawing the built-in photos (scene and camera; the five toys)
 - ``audit``, ``default_data``: checking a data folder before training; the built-in, generated data set
 - ``data``, ``lineage``: the tf.data pipelines and augmentation; which photos and settings made a model
