@@ -94,7 +94,13 @@ def test_checkpoint_keeps_the_best_epoch_and_a_worse_run_does_not_replace_it(tmp
     assert {"loss", "accuracy", "val_loss", "learning_rate", "seconds"} <= set(history.columns)
     pd.testing.assert_frame_equal(history, result.history, check_dtype=False)
     assert not paths["backup"].exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.keras", "run_history.csv"]  # no temp files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "run.json", "run.keras", "run_history.csv"]  # no temp
+    # TensorBoard: one folder per run under models/logs/<name>/, training and validation scalars of every epoch
+    (run_logs,) = (tmp_path / "logs" / "run").iterdir()
+    assert run_logs.name == training.time_stamp(record["started"])
+    for side in ("train", "validation"):
+        events = list((run_logs / side).glob("events.out.tfevents.*"))
+        assert events and events[0].stat().st_size > 0
 
     # A second run of the same lineage (same photos, settings, network) that does worse leaves model, history and
     # record alone.

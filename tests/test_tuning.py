@@ -82,6 +82,14 @@ def test_rerun_resumes_and_trains_only_the_missing_trial(searched):
     assert len(tuning.trials_summary(searched.directory)) == 3
 
 
+def test_every_trial_writes_tensorboard_logs(searched):
+    logs = tuning.tuner_logs_dir(searched.directory, tuning.PROJECT_NAME)
+    assert logs == searched.directory.parent / "logs" / "tuner" / tuning.PROJECT_NAME
+    trials = sorted(p.name for p in logs.iterdir())
+    assert trials == ["0", "1", "2"]
+    assert list(logs.glob("0/*/validation/events.out.tfevents.*"))
+
+
 def test_recorded_settings_guard_a_resume(tiny_data, tmp_path):
     _, datasets = tiny_data
     kwargs = dict(directory=tmp_path, max_trials=1, executions_per_trial=1, epochs=1, verbose=0)

@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from . import devices
 from .config import PROJECT_ROOT
 
 
@@ -26,14 +27,17 @@ class Folders:
 
 
 def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True) -> Folders:
-    """Create the output folders, seed Python/NumPy/TensorFlow, and print the versions this run used."""
+    """Create the output folders, seed Python/NumPy/TensorFlow, train on every GPU when there are several
+    (``devices.use_all_gpus``), and print the versions and devices this run used."""
     _inline_figures()
     folders = Folders(project_path(data_dir), project_path(models_dir), project_path(figures_dir))
     folders.models.mkdir(parents=True, exist_ok=True)
     folders.figures.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
+    strategy = devices.use_all_gpus()
     if verbose:
-        print(f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}")
+        print(f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}; "
+              f"{devices.describe(strategy)}")
         print(f"data: {_show(folders.data)}  models: {_show(folders.models)}  figures: {_show(folders.figures)}")
     return folders
 

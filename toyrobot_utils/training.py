@@ -40,6 +40,7 @@ from .models import count_params, infer_preprocessing
 MONITOR = "val_accuracy"
 LR_REDUCER_DEFAULTS = {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 1e-6}
 STATE_FILE = "run_state.json"
+LOGS_DIR = "logs"  # models/logs/<name>/<start time>/: TensorBoard's event files (`tensorboard --logdir models/logs`)
 ARCHIVE_DIR = "archive"  # models/archive/<name>/<time>/: earlier models of a name, moved, never deleted
 
 
@@ -65,6 +66,7 @@ def run_paths(name: str, models_dir: str | Path | None = None) -> dict[str, Path
         "history": models_dir / f"{name}_history.csv",
         "backup": models_dir / f"{name}.backup",
         "test_predictions": models_dir / f"{name}_test_predictions.csv",
+        "logs": models_dir / LOGS_DIR / name,  # TensorBoard: one sub-folder per run, by its start time
     }
 
 
@@ -209,6 +211,7 @@ def fit(
     callbacks: list[keras.callbacks.Callback] | None = None,
     saved_model: keras.Model | None = None,
     photos: Mapping[str, Any] | None = None,
+    tensorboard: bool = True,
     verbose: str | int = "auto",
 ) -> RunResult:
     """Train ``model`` on ``train``, validate on ``val`` (SplitData from ``toyrobot_utils.data`` or tf.data
@@ -226,10 +229,10 @@ def fit(
     ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``) or a dict of its
     arguments. ``settings`` (image size, preprocessing, augment...) goes into the record as given; ``image_size``,
     ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
-    ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end.
-    ``saved_model``: the network the checkpoint writes and the record describes, when it is not ``model`` itself
-    but contains it (``transfer.fit_frozen`` trains a transfer model's head on cached base features and saves the
-    whole network, base and head, which shares the head's weights).
+    ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end;
+    ``tensorboard`` adds TensorBoard's, writing per-epoch scalars to ``models/logs/<name>/<start time>/``.
+    ``saved_model``: the network the checkpoint writes and the record describes when it contains ``model``
+    (``transfer.fit_frozen`` trains a head on cached base features and saves the whole network, base and head).
     """
     paths = run_paths(name, models_dir)
     paths["model"].parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +262,7 @@ def fit(
         state = _new_state(name, params, run_lineage, previous)
 
     seed_everything(seed, deterministic)
-    history = _train(model, train, val, paths, state, epochs=epochs, reducer_args=reducer_args,
+    history = _train(model, train, val, paths, state, epochs=epochs, reducer_args=reducer_args, tensorboard=tensorboard,
                      callbacks=callbacks, saved_model=saved_model, verbose=verbose)
     record, replaced = _keep_or_replace(
         name, paths, state, history, previous, network=network, model=model, epochs=epochs, settings=settings,
@@ -354,9 +357,9 @@ def _new_state(name: str, params: dict, run_lineage: dict, previous: dict | None
     }
 
 
-def _train(model, train, val, paths: dict, state: dict, *, epochs, reducer_args, callbacks, saved_model,
+def _train(model, train, val, paths: dict, state: dict, *, epochs, reducer_args, callbacks, saved_model, tensorboard,
            verbose) -> pd.DataFrame:
-    """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup."""
+    """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup, TensorBoard."""
     state_path = paths["backup"] / STATE_FILE
     threshold = state["best"] if paths["model"].is_file() else None
     checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
@@ -366,6 +369,8 @@ def _train(model, train, val, paths: dict, state: dict, *, epochs, reducer_args,
     recorder = _RunRecorder(state, state_path, checkpoint, reducer)
     backup = keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False)
     run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, backup]
+    if tensorboard:
+        run_callbacks.append(tensorboard_callback(paths["logs"] / time_stamp(state["started"])))
 
     paths["backup"].mkdir(parents=True, exist_ok=True)
     write_json(state_path, state)
@@ -443,6 +448,21 @@ def _keep_or_replace(name, paths, state, history, previous, *, network, model, e
     return record, True
 
 
+def tensorboard_callback(log_dir: str | Path) -> keras.callbacks.TensorBoard:
+    """Keras' TensorBoard callback writing per-epoch scalars only (no graph, no profiler, no images): cheap enough
+    for every run of the series."""
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0, write_graph=False,
+                                       write_images=False, update_freq="epoch", profile_batch=0)
+
+
+def time_stamp(iso_time: str) -> str:
+    """'2026-12-01T13:34:00+00:00' -> '20261201T133400Z' (a folder name that sorts by time)."""
+    try:
+        return datetime.fromisoformat(iso_time).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    except (TypeError, ValueError):
+        return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
 def archive_run(name: str, models_dir: str | Path | None = None) -> Path | None:
     """Move run ``name``'s model, record, history and test predictions to ``models/archive/<name>/<time>/`` (the
     time it was trained), so a run of other photos or settings can take the name without losing anything.
@@ -456,7 +476,7 @@ def archive_run(name: str, models_dir: str | Path | None = None) -> Path | None:
         when = datetime.fromisoformat(record["timestamp"])
     except (KeyError, TypeError, ValueError):
         when = datetime.fromtimestamp(owned[0].stat().st_mtime, timezone.utc)
-    stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = time_stamp(when.isoformat())
     base = paths["model"].parent / ARCHIVE_DIR / name
     folder, n = base / stamp, 1
     while folder.exists():
@@ -542,6 +562,8 @@ __all__ = [
     "ARCHIVE_DIR",
     "AtomicModelCheckpoint",
     "archive_run",
+    "tensorboard_callback",
+    "time_stamp",
     "read_json",
     "LR_REDUCER_DEFAULTS",
     "LoadedRun",

@@ -28,9 +28,10 @@ from .tuning_results import (BASE_COLUMNS, MAIN_HYPERPARAMETERS, OBJECTIVE, PROJ
 from .tuning_search import (ALGORITHMS, ENV_ORACLE_IP, ENV_ORACLE_PORT, ENV_TUNER_ID, WRITEUP_SEARCH, SearchResult,
                             SettingsMismatchError, TimedHyperband, TimedRandomSearch, build_tuner, check_settings,
                             environment, is_chief, is_distributed, is_worker, limit_oracle_wait, pilot_search,
-                            run_search, search)
+                            run_search, search, tuner_logs_dir)
 
 __all__ = [
+    "tuner_logs_dir",
     "ALGORITHMS",
     "BASE_COLUMNS",
     "BUDGET_SECONDS",

@@ -32,7 +32,7 @@ import pandas as pd
 from . import config, lineage, models
 from .data import dataset_of, load_datasets
 from .files import jsonable, read_json, write_json
-from .training import seed_everything
+from .training import LOGS_DIR, seed_everything, tensorboard_callback
 from .tuning_results import (OBJECTIVE, PROJECT_NAME, SETTINGS_FILE, TIMING_FILE, best_hyperparameters,
                              trials_summary)
 
@@ -375,8 +375,16 @@ def run_search(
         settings.update(batch_size=int(batch_size), augment=bool(augment))
     settings.update(record_settings or {})
     check_settings(Path(tuner.project_dir), settings)
-    trials_run = search(tuner, train, val, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    logs = tuner_logs_dir(directory, project_name)  # Keras Tuner adds /<trial id>/execution<n> per trial
+    trials_run = search(tuner, train, val, epochs=epochs, callbacks=[*(callbacks or []), tensorboard_callback(logs)],
+                        verbose=verbose)
     return SearchResult(tuner, trials_run, time.perf_counter() - started)
+
+
+def tuner_logs_dir(directory: str | Path | None, project_name: str) -> Path:
+    """TensorBoard logs of a search's trials: ``models/logs/tuner/<project>/`` beside ``models/tuner/``."""
+    directory = Path(directory) if directory is not None else config.MODELS_DIR / "tuner"
+    return directory.parent / LOGS_DIR / "tuner" / project_name
 
 
 def _set_aside_search_of_other_photos(directory: Path, project_name: str, photos: str, verbose) -> None:
@@ -487,6 +495,7 @@ def limit_oracle_wait(oracle, seconds: float) -> None:
 
 
 __all__ = [
+    "tuner_logs_dir",
     "ALGORITHMS",
     "ENV_ORACLE_IP",
     "ENV_ORACLE_PORT",
