@@ -2,7 +2,8 @@
 #   make run    run the whole notebook series on the data in data/ (the built-in default set is generated if empty)
 #   make test   run every test (unit tests + the notebook regression pass)
 # Both create .venv and install the pinned packages (constraints.txt) on first use; afterwards that step is a no-op.
-# Also: make lab (JupyterLab on the series), make setup GPU=1 (TensorFlow's CUDA build), make constraints.
+# Also: make run QUICK=1 (the quick tour), make lab (JupyterLab on the series), make setup GPU=1 (TensorFlow's CUDA
+# build), make constraints.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -47,8 +48,9 @@ weights:
 data: setup
 	$(PY) -m toyrobot_utils make-data --if-empty
 
-run: data
-	$(PY) -m toyrobot_utils run-series
+# QUICK=1: the quick tour, every notebook on a small configuration into build/quick/ (committed notebooks untouched).
+run: $(if $(QUICK),setup,data)
+	$(PY) -m toyrobot_utils run-series $(if $(QUICK),--quick)
 
 unit: setup
 	$(PY) -m pytest

@@ -5,7 +5,7 @@
     python tests/notebook_regression.py refresh 06 10   # only these (the notebooks before 10 still run, unstored)
 
 What runs under nbval is exactly what a papermill user runs: each stored copy in ``tests/notebooks/`` is the series
-notebook with SMALL_PARAMETERS injected by papermill and executed once; nbval re-executes it and compares the outputs
+notebook with the quick tour's parameters (``series.quick_parameters``, in build/nbval/) injected by papermill and executed once; nbval re-executes it and compares the outputs
 that must not drift (class indices, counts, model summaries, table shapes). ``tests/test_notebook_copies.py`` fails
 when a stored copy no longer matches its notebook, so the two cannot drift apart silently.
 """
@@ -13,7 +13,7 @@ when a stored copy no longer matches its notebook, so the two cannot drift apart
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -23,61 +23,23 @@ NOTEBOOKS = ROOT / "notebooks"
 COPIES = ROOT / "tests" / "notebooks"
 BUILD = ROOT / "build" / "nbval"
 
-# Few epochs, a small deterministic default data set, and output folders away from the real run's models/figures.
-SMALL_DATA_COUNTS = {"training": 12, "validation": 6, "test": 4}
-SMALL_PARAMETERS = {
-    "data_dir": "build/nbval/data",
-    "models_dir": "build/nbval/models",
-    "figures_dir": "build/nbval/figures",
-    "epochs": 2,
-}
-# Notebook-specific extras (only passed to notebooks that declare them in their parameters cell).
-EXTRA_PARAMETERS: dict[str, dict] = {}
-# 09: one epoch per stage (MobileNetV2 at 224 px; the frozen stage trains on cached features), few latency runs.
-EXTRA_PARAMETERS["09"] = {"epochs": 1, "fine_tune_epochs": 1, "gradcam_examples": 4, "latency_runs": 5}
-# 07: a tiny search, 2 trials x 1 execution x 1 epoch of small networks (at most 2 M parameters); 08 trains its winner
-# with the small configuration's epochs (08 reads the search 07 left in build/nbval/models, so 07 must run first).
-# Both at 64 px: a search may well pick a wide first layer, whose convolutions at 128 px would dominate the pass.
-EXTRA_PARAMETERS["07"] = {"max_trials": 2, "executions_per_trial": 1, "epochs": 1, "max_model_size": 2_000_000,
-                          "image_size": 64}
-EXTRA_PARAMETERS["08"] = {"image_size": 64}
-# 10: reads what 02-09 left in build/nbval/models; few latency runs and Grad-CAM photos.
-EXTRA_PARAMETERS["10"] = {"latency_runs": 3, "gradcam_photos": 3}
-
+# The quick tour's configuration (series.QUICK_*: few epochs, a small deterministic built-in data set, a tiny tuner
+# search), in build/nbval/ instead of build/quick/ so the two never share models.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as in the unit tests: no TensorFlow start-up lines in the copies
+sys.path.insert(0, str(ROOT))
+from toyrobot_utils.series import prepare_quick_data, quick_parameters  # noqa: E402
 
 def series() -> list[Path]:
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def declared_parameters(notebook: Path) -> set[str]:
-    """Names assigned in the notebook's cell tagged ``parameters``."""
-    import ast
-
-    nb = json.loads(notebook.read_text())
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse("".join(cell["source"]))
-            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
-    raise ValueError(f"{notebook} has no cell tagged 'parameters'")
-
-
 def parameters_for(notebook: Path) -> dict:
-    declared = declared_parameters(notebook)
-    wanted = {**SMALL_PARAMETERS, **EXTRA_PARAMETERS.get(notebook.name[:2], {})}
-    return {k: v for k, v in wanted.items() if k in declared}
+    return quick_parameters(notebook, BUILD)
 
 
 def prepare() -> None:
     """Generate the small default data set once; the generator is deterministic, so every run sees the same photos."""
-    from toyrobot_utils import default_data
-
-    data = ROOT / SMALL_PARAMETERS["data_dir"]
-    if data.exists() and not default_data.has_photos(data):
-        shutil.rmtree(data)
-    if not data.exists():
-        default_data.generate(data, seed=0, counts=SMALL_DATA_COUNTS)
-    for key in ("models_dir", "figures_dir"):
-        shutil.rmtree(ROOT / SMALL_PARAMETERS[key], ignore_errors=True)
+    prepare_quick_data(BUILD)
 
 
 def prepared_source(notebook: Path) -> list[str]:

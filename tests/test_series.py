@@ -49,3 +49,27 @@ def test_only_and_output_dir(tmp_path):
     assert not json.loads((tmp_path / "02_ok.ipynb").read_text())["cells"][-1]["outputs"]  # source untouched
     with pytest.raises(FileNotFoundError):
         series.run_series(only=["09"], notebooks_dir=tmp_path)
+
+
+def test_progress_names_the_notebook_and_estimates_what_is_left(tmp_path):
+    notebooks = [tmp_path / f"0{i}_x.ipynb" for i in range(1, 4)]
+    durations = {"01_x.ipynb": 60.0, "02_x.ipynb": 120.0, "03_x.ipynb": 180.0}
+    first = series.progress_line(0, notebooks, 0.0, durations)
+    assert first == "[run-series] 1/3 01_x.ipynb: 0.0 min so far, about 6 min left (the last run's times x 1.00)"
+    # twice as slow as last time so far: the estimate doubles
+    assert "about 10 min left (the last run's times x 2.00)" in series.progress_line(1, notebooks, 120.0, durations)
+    assert series.progress_line(1, notebooks, 60.0, {}) == "[run-series] 2/3 02_x.ipynb: 1.0 min so far"
+
+
+def test_quick_tour_runs_into_its_own_folder_and_leaves_the_committed_notebooks_alone(tmp_path, capsys):
+    committed = {p.name: p.read_bytes() for p in series.series_notebooks()}
+    timings = series.quick_tour(only=["01"], folder=tmp_path / "quick")
+    assert list(timings) == ["01_data.ipynb"]
+    executed = json.loads((tmp_path / "quick" / "notebooks" / "01_data.ipynb").read_text())
+    injected = [c for c in executed["cells"] if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    assert injected and str(tmp_path / "quick" / "data") in "".join(injected[0]["source"])
+    assert any(o.get("output_type") for c in executed["cells"] for o in c.get("outputs", []))
+    assert (tmp_path / "quick" / "data" / "training").is_dir()
+    assert {p.name: p.read_bytes() for p in series.series_notebooks()} == committed
+    assert "[run-series] 1/1 01_data.ipynb" in capsys.readouterr().out
+    assert series.quick_parameters(series.series_notebooks()[6])["max_trials"] == 2  # 07's tiny search

@@ -251,3 +251,39 @@ def test_written_files_get_normal_permissions(tmp_path):
     for name in ("record.json", "model.keras"):
         assert (tmp_path / name).stat().st_mode & 0o777 == expected
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "record.json"]  # no temporary left
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Ctrl-C at the start of epoch ``epoch`` (0-based), after the earlier ones finished."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_patience_stops_a_stalled_run_and_survives_an_interruption(tmp_path):
+    script = [0.5, 0.8, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]  # best at epoch 2; 0.8 again at 5 is no improvement
+    kwargs = dict(name="run", epochs=8, patience=3, verbose=0, class_names=CLASSES)
+    whole = training.fit(tiny_model(), *data(), models_dir=tmp_path / "whole",
+                         callbacks=[ScriptedValAccuracy(script)], **kwargs)
+    assert whole.record["epochs_run"] == 5 and whole.record["stopped_early_at"] == 5  # 5 - 2 >= 3
+    assert whole.record["best_epoch"] == 2 and whole.record["patience"] == 3
+    assert whole.record["lineage"]["settings"]["patience"] == 3
+
+    # interrupted after epoch 3, then resumed: it stops where the uninterrupted run stopped
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(tiny_model(), *data(), models_dir=tmp_path / "cut",
+                     callbacks=[ScriptedValAccuracy(script), InterruptAt(3)], **kwargs)
+    resumed = training.fit(tiny_model(), *data(), models_dir=tmp_path / "cut",
+                           callbacks=[ScriptedValAccuracy(script)], **kwargs)
+    assert resumed.record["resumed_at_epochs"] == [4]
+    assert resumed.record["epochs_run"] == 5 and resumed.record["stopped_early_at"] == 5
+
+    # without patience every epoch runs, as in the write-up
+    every = training.fit(tiny_model(), *data(), models_dir=tmp_path / "every", name="run", epochs=8, verbose=0,
+                         callbacks=[ScriptedValAccuracy(script)])
+    assert every.record["epochs_run"] == 8 and every.record["stopped_early_at"] is None

@@ -171,6 +171,26 @@ class _RunRecorder(keras.callbacks.Callback):
         write_json(self.state_path, self.state)
 
 
+class _StopWhenStalled(keras.callbacks.Callback):
+    """Early stopping on the run's own history: stop once validation accuracy has not beaten its best for
+    ``patience`` epochs (Keras' ``EarlyStopping(monitor="val_accuracy", mode="max")`` rule). Judged from the state's
+    rows, which survive an interruption, so a resumed run stops where an uninterrupted one would have."""
+
+    def __init__(self, state: dict, patience: int):
+        super().__init__()
+        self.state = state
+        self.patience = int(patience)
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = [r for r in self.state["rows"] if MONITOR in r]
+        if not rows:
+            return
+        best = max(range(len(rows)), key=lambda i: (rows[i][MONITOR], -i))  # the first epoch of the best score
+        if rows[-1]["epoch"] - rows[best]["epoch"] >= self.patience:
+            self.model.stop_training = True
+            self.state["stopped_early_at"] = rows[-1]["epoch"]
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # fit
 # --------------------------------------------------------------------------------------------------------------------
@@ -199,6 +219,7 @@ def fit(
     *,
     name: str,
     epochs: int = 50,
+    patience: int | None = None,
     models_dir: str | Path | None = None,
     lr_reducer: bool | Mapping[str, Any] = False,
     seed: int = config.SEED,
@@ -226,8 +247,8 @@ def fit(
     ``overwrite=True`` archives the stored model and lets this run replace it whatever it scores.
     ``reuse_finished=True`` returns a finished run of the same lineage as it is, without training.
 
-    ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``) or a dict of its
-    arguments. ``settings`` (image size, preprocessing, augment...) goes into the record as given; ``image_size``,
+    ``patience``: stop once validation accuracy has not improved for that many epochs (None: every epoch, as the
+    write-up). ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``) or a dict. ``settings`` (image size, preprocessing, augment...) goes into the record as given; ``image_size``,
     ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
     ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end;
     ``tensorboard`` adds TensorBoard's, writing per-epoch scalars to ``models/logs/<name>/<start time>/``.
@@ -245,8 +266,8 @@ def fit(
         check_folder_names(names, f"the class names of run {name!r}")
     run_lineage = lineage.run_lineage(
         photos if photos is not None else lineage.photos_of_splits(train, val),
-        {**settings, "epochs": int(epochs), "seed": seed, "deterministic": deterministic, "lr_reducer": reducer_args,
-         "class_names": names, "network": lineage.network_signature(network)},
+        {**settings, "epochs": int(epochs), "patience": patience, "seed": seed, "deterministic": deterministic,
+         "lr_reducer": reducer_args, "class_names": names, "network": lineage.network_signature(network)},
     )
 
     _remove_stale_temporaries(paths, name)
@@ -254,16 +275,13 @@ def fit(
     state = _interrupted_state(name, paths, run_lineage, params, resume and not overwrite, say)
     previous = _stored_run(name, paths, run_lineage, overwrite, interrupted=state is not None, say=say)
     if reuse_finished and previous is not None and state is None:
-        say(f"{name}: a finished run of these photos and settings is stored; loaded it instead of training "
-            f"({lineage.summary(name, previous)}).")
-        return RunResult(name, keras.models.load_model(paths["model"]), load_history(name, paths["model"].parent),
-                         previous, False, paths)
+        return _reused(name, paths, previous, say)
     if state is None:
         state = _new_state(name, params, run_lineage, previous)
 
     seed_everything(seed, deterministic)
-    history = _train(model, train, val, paths, state, epochs=epochs, reducer_args=reducer_args, tensorboard=tensorboard,
-                     callbacks=callbacks, saved_model=saved_model, verbose=verbose)
+    history = _train(model, train, val, paths, state, epochs=epochs, patience=patience, reducer_args=reducer_args,
+                     tensorboard=tensorboard, callbacks=callbacks, saved_model=saved_model, verbose=verbose)
     record, replaced = _keep_or_replace(
         name, paths, state, history, previous, network=network, model=model, epochs=epochs, settings=settings,
         reducer_args=reducer_args, names=names, seed=seed, deterministic=deterministic, run_lineage=run_lineage,
@@ -272,6 +290,13 @@ def fit(
     shutil.rmtree(paths["backup"], ignore_errors=True)
     say(lineage.summary(name, record))
     return RunResult(name, keras.models.load_model(paths["model"]), history, record, replaced, paths)
+
+
+def _reused(name: str, paths: dict, previous: dict, say) -> RunResult:
+    say(f"{name}: a finished run of these photos and settings is stored; loaded it instead of training "
+        f"({lineage.summary(name, previous)}).")
+    return RunResult(name, keras.models.load_model(paths["model"]), load_history(name, paths["model"].parent),
+                     previous, False, paths)
 
 
 def _reducer_arguments(lr_reducer) -> dict | None:
@@ -357,8 +382,8 @@ def _new_state(name: str, params: dict, run_lineage: dict, previous: dict | None
     }
 
 
-def _train(model, train, val, paths: dict, state: dict, *, epochs, reducer_args, callbacks, saved_model, tensorboard,
-           verbose) -> pd.DataFrame:
+def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, reducer_args, callbacks, saved_model,
+           tensorboard, verbose) -> pd.DataFrame:
     """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup, TensorBoard."""
     state_path = paths["backup"] / STATE_FILE
     threshold = state["best"] if paths["model"].is_file() else None
@@ -368,7 +393,8 @@ def _train(model, train, val, paths: dict, state: dict, *, epochs, reducer_args,
                if reducer_args else None)
     recorder = _RunRecorder(state, state_path, checkpoint, reducer)
     backup = keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False)
-    run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, backup]
+    stopper = [_StopWhenStalled(state, patience)] if patience else []
+    run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, *stopper, backup]
     if tensorboard:
         run_callbacks.append(tensorboard_callback(paths["logs"] / time_stamp(state["started"])))
 
@@ -425,6 +451,8 @@ def _keep_or_replace(name, paths, state, history, previous, *, network, model, e
         else None,
         "epochs_requested": int(epochs),
         "epochs_run": int(len(history)),
+        "patience": run_lineage["settings"].get("patience"),
+        "stopped_early_at": state.get("stopped_early_at"),
         "resumed_at_epochs": state["resumed_at_epochs"],
         "seconds": seconds,
         "seconds_per_epoch": seconds / len(history),
