@@ -27,7 +27,7 @@ BUILD = ROOT / "build" / "nbval"
 # search), in build/nbval/ instead of build/quick/ so the two never share models.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as in the unit tests: no TensorFlow start-up lines in the copies
 sys.path.insert(0, str(ROOT))
-from toyrobot_utils.series import prepare_quick_data, quick_parameters  # noqa: E402
+from toyrobot_utils.series import prepare_quick_data, quick_parameters, strip_startup_noise  # noqa: E402
 
 def series() -> list[Path]:
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -73,6 +73,7 @@ def refresh(only: list[str] | None = None) -> None:
             out = COPIES / notebook.name if keep else Path(scratch) / notebook.name
             pm.execute_notebook(str(notebook), str(out), parameters=parameters_for(notebook), cwd=str(COPIES),
                                 progress_bar=False)
+            strip_startup_noise(out)  # as run-series does: the nbval kernels do not print them either
 
 
 if __name__ == "__main__":

@@ -73,3 +73,24 @@ def test_quick_tour_runs_into_its_own_folder_and_leaves_the_committed_notebooks_
     assert {p.name: p.read_bytes() for p in series.series_notebooks()} == committed
     assert "[run-series] 1/1 01_data.ipynb" in capsys.readouterr().out
     assert series.quick_parameters(series.series_notebooks()[6])["max_trials"] == 2  # 07's tiny search
+
+
+def test_tensorflow_start_up_notices_are_stripped_and_everything_else_kept(tmp_path):
+    path = tmp_path / "01_x.ipynb"
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("import tensorflow")
+    noise = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+             "I0000 00:00:1796136767.189972   18935 port.cc:153] oneDNN custom operations are on. You may see ...\n"
+             "I0000 00:00:1796137058.789752   20257 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n"
+             "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+             "appropriate compiler flags.\n")
+    real = "E0000 00:00:1.0 1 node_def_util.cc:682] NodeDef mentions attribute use_unbounded_threadpool\n"
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=noise),
+                    nbformat.v4.new_output("stream", name="stderr", text=noise + real),
+                    nbformat.v4.new_output("stream", name="stdout", text="I0000 not stderr, kept\n")]
+    nb.cells = [cell]
+    nbformat.write(nb, path)
+    assert series.strip_startup_noise(path) == 8
+    outputs = json.loads(path.read_text())["cells"][0]["outputs"]
+    assert [o["name"] for o in outputs] == ["stderr", "stdout"]
+    assert "".join(outputs[0]["text"]) == real  # a real warning stays visible

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -23,7 +25,7 @@ import time
 from pathlib import Path
 
 from .config import PROJECT_ROOT
-from .files import read_json
+from .files import atomic_write_text, read_json
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 QUICK_DIR = PROJECT_ROOT / "build" / "quick"
@@ -110,6 +112,37 @@ def progress_line(index: int, notebooks: list[Path], elapsed: float, durations: 
     return f"{head}, about {pace * sum(remaining) / 60:.0f} min left (the last run's times x {pace:.2f})"
 
 
+# TensorFlow's start-up notices, printed by its C++ runtime whatever TF_CPP_MIN_LOG_LEVEL says (TF 2.21): they carry
+# no result, differ in every run (timestamps, process ids) and would otherwise open every notebook's first output.
+STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:. ]+\d+ (port|cpu_feature_guard)\.cc:\d+\] .*"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.)$")
+
+
+def strip_startup_noise(notebook: Path) -> int:
+    """Remove TensorFlow's start-up notices from an executed notebook's stderr outputs (in place, atomically);
+    returns how many lines went. Everything else a cell printed, warnings and errors included, is kept."""
+    nb = read_json(notebook) or {}
+    removed = 0
+    for cell in nb.get("cells", []):
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = "".join(output.get("text", "")).splitlines(keepends=True)
+                clean = [line for line in lines if not STARTUP_NOISE.match(line.rstrip("\n"))]
+                removed += len(lines) - len(clean)
+                if not clean:
+                    continue
+                output["text"] = clean
+            kept.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    if removed:
+        atomic_write_text(notebook, json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n")  # as nbformat
+    return removed
+
+
 def _parse_value(text: str):
     try:
         return ast.literal_eval(text)
@@ -168,6 +201,7 @@ def _execute(pm, notebook: Path, target: Path, parameters: dict) -> None:
         last = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
         raise RuntimeError(f"{notebook.name} failed: {exc.__class__.__name__}: {last}\n"
                            f"The executed copy with the error is in {failed}; {target} was left as it was.") from exc
+    strip_startup_noise(tmp_path)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)  # NamedTemporaryFile makes 0600; a notebook should be readable like any file
