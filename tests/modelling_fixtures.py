@@ -97,3 +97,23 @@ def tiny_gap_model(classes: int = 2, size: int = 48, seed: int = 0):
     model = keras.Model(inputs, outputs)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def _interrupt_at():
+    import keras
+
+    class InterruptAt(keras.callbacks.Callback):
+        """Ctrl-C at the start of epoch ``epoch`` (0-based), after the earlier epochs finished: an interrupted run."""
+
+        def __init__(self, epoch):
+            super().__init__()
+            self.epoch = epoch
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == self.epoch:
+                raise KeyboardInterrupt
+
+    return InterruptAt
+
+
+InterruptAt = _interrupt_at()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import tree_state, write_image
-from modelling_fixtures import tiny_gap_model
+from modelling_fixtures import InterruptAt, tiny_gap_model
 from toyrobot_utils import comparison, data, evaluation, files, lineage, models, training
 
 SIZE = 32
@@ -53,18 +53,6 @@ def train(data_dir: Path, models_dir: Path, *, epochs=6, callbacks=None, verbose
 def accuracy(model, split) -> float:
     probabilities = model.predict(split.dataset, verbose=0)
     return float(np.mean(probabilities.argmax(axis=1) == split.labels))
-
-
-class StopAt(keras.callbacks.Callback):
-    """Interrupts training after ``epoch`` finished epochs, like Ctrl-C in the notebook."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_fingerprint_covers_content_and_class_and_is_cached_without_touching_the_folder(tmp_path):
@@ -143,7 +131,7 @@ def test_only_a_run_of_the_same_lineage_keeps_the_better_model(tmp_path, capsys)
 def test_an_interrupted_run_resumes_on_the_same_photos_only(tmp_path, capsys):
     a, b, models_dir = folder(tmp_path / "a"), folder(tmp_path / "b", swapped=True), tmp_path / "models"
     with pytest.raises(KeyboardInterrupt):
-        train(a, models_dir, callbacks=[StopAt(3)])
+        train(a, models_dir, callbacks=[InterruptAt(3)])
     backup = training.run_paths("m", models_dir)["backup"]
     assert backup.is_dir()
     capsys.readouterr()
@@ -156,7 +144,7 @@ def test_an_interrupted_run_resumes_on_the_same_photos_only(tmp_path, capsys):
     assert len(list((models_dir / training.ARCHIVE_DIR / "m").iterdir())) == 1
 
     with pytest.raises(KeyboardInterrupt):
-        train(b, models_dir, epochs=8, callbacks=[StopAt(2)])
+        train(b, models_dir, epochs=8, callbacks=[InterruptAt(2)])
     resumed, _ = train(b, models_dir, epochs=8)
     assert resumed.record["resumed_at_epochs"] == [3] and list(resumed.history["epoch"]) == list(range(1, 9))
 

@@ -18,7 +18,7 @@ import pytest
 
 TESTS_DIR = Path(__file__).parent
 sys.path.insert(0, str(TESTS_DIR))
-from modelling_fixtures import arrays_dataset, planted_task  # noqa: E402
+from modelling_fixtures import InterruptAt, arrays_dataset, planted_task  # noqa: E402
 
 from toyrobot_utils import models, training  # noqa: E402
 
@@ -251,18 +251,6 @@ def test_written_files_get_normal_permissions(tmp_path):
     for name in ("record.json", "model.keras"):
         assert (tmp_path / name).stat().st_mode & 0o777 == expected
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "record.json"]  # no temporary left
-
-
-class InterruptAt(keras.callbacks.Callback):
-    """Ctrl-C at the start of epoch ``epoch`` (0-based), after the earlier ones finished."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_patience_stops_a_stalled_run_and_survives_an_interruption(tmp_path):
