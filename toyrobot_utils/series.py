@@ -117,7 +117,9 @@ def progress_line(index: int, notebooks: list[Path], elapsed: float, durations: 
 STARTUP_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]\d{4} [\d:. ]+\d+ (port|cpu_feature_guard)\.cc:\d+\] .*"
-    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.)$")
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
+    # tf.data's benign version notice ("... Unknown attributes will be ignored") on every pipeline TF 2.21 traces
+    r"|E\d{4} [\d:. ]+\d+ node_def_util\.cc:\d+\] NodeDef mentions attribute use_unbounded_threadpool .*)$")
 
 
 def strip_startup_noise(notebook: Path) -> int:
