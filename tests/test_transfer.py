@@ -140,16 +140,16 @@ def test_feature_path_trains_the_same_head_as_the_image_path(tiny_data, tmp_path
     b = transfer.fit_frozen(on_features, splits["training"], splits["validation"], name="features", epochs=3,
                             models_dir=tmp_path, verbose=0)
     assert b.record["settings"]["training_path"] == transfer.FEATURE_PATH
-    for wa, wb in zip(head_weights(on_images), head_weights(on_features)):
+    for wa, wb in zip(head_weights(a.model), head_weights(on_features)):  # both: the best epoch's weights
         np.testing.assert_allclose(wa, wb, atol=1e-4)
     np.testing.assert_allclose(a.history["val_accuracy"], b.history["val_accuracy"])
     np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], atol=1e-4)
 
 
-def test_augmentation_or_a_trainable_base_uses_the_image_path(tiny_data, tmp_path, capsys):
+def test_augmentation_without_copies_or_a_trainable_base_uses_the_image_path(tiny_data, tmp_path, capsys):
     _, splits = tiny_data
     run = transfer.fit_frozen(tiny_base_transfer(), splits["training"], splits["validation"], name="augmented",
-                              epochs=1, models_dir=tmp_path, augment=True)
+                              epochs=1, models_dir=tmp_path, augment=True, augment_copies=0)
     assert run.record["settings"]["training_path"] == transfer.IMAGE_PATH
     assert run.record["settings"]["augment"] is True
     assert "augmentation changes the photos" in capsys.readouterr().out
@@ -160,6 +160,165 @@ def test_augmentation_or_a_trainable_base_uses_the_image_path(tiny_data, tmp_pat
                               models_dir=tmp_path)
     assert run.record["settings"]["training_path"] == transfer.IMAGE_PATH
     assert "is (partly) trainable" in capsys.readouterr().out
+
+
+def test_frozen_head_stops_early_and_the_model_ends_with_the_best_epoch(tiny_data, tmp_path):
+    """Validation accuracy on 6 photos takes 7 values, so with patience 3 the run must stop long before 60 epochs;
+    the model object in memory then holds the saved best epoch, not the last one."""
+    _, splits = tiny_data
+    model = tiny_base_transfer(seed=1, learning_rate=1e-2)
+    run = transfer.fit_frozen(model, splits["training"], splits["validation"], name="early", epochs=60, patience=3,
+                              models_dir=tmp_path, verbose=0)
+    record = run.record
+    assert record["epochs_run"] < 60 and record["stopped_early_at"] == record["epochs_run"]
+    assert record["epochs_run"] - record["best_epoch"] == 3
+    assert record["best_val_accuracy"] == pytest.approx(run.history["val_accuracy"].max())
+    images = np.concatenate([x for x, _ in splits["validation"].dataset])
+    saved = keras.models.load_model(tmp_path / "early.keras")
+    np.testing.assert_allclose(model.predict(images, verbose=0), saved.predict(images, verbose=0), atol=1e-6)
+
+
+def test_augmented_copies_are_the_photos_then_different_augmented_draws(tiny_data):
+    _, splits = tiny_data
+    train = splits["training"]
+    n = len(train)
+    batches = list(data.augmented_copies(train, 2, image_size=SIZE, preprocessing="mobilenet_v2", batch_size=5))
+    images = np.concatenate([np.asarray(x) for x, _ in batches])
+    labels = np.concatenate([np.asarray(y) for _, y in batches])
+    assert images.shape == (3 * n, *SIZE, 3)
+    plain = data.load_batch(train.files, image_size=SIZE, preprocessing="mobilenet_v2")
+    np.testing.assert_allclose(images[:n], plain, atol=1e-5)  # first the photos as they are
+    for copy in (1, 2):
+        np.testing.assert_array_equal(labels[copy * n:(copy + 1) * n], labels[:n])
+        assert np.abs(images[copy * n:(copy + 1) * n] - plain).mean() > 0.01  # augmented
+    assert np.abs(images[n:2 * n] - images[2 * n:]).mean() > 0.01  # each copy its own draw
+    np.testing.assert_array_equal(labels[:n].argmax(1), train.labels)
+
+
+def test_augmentation_on_the_cached_path_trains_on_the_copies(tiny_data, tmp_path, capsys):
+    _, splits = tiny_data
+    run = transfer.fit_frozen(tiny_base_transfer(), splits["training"], splits["validation"], name="augmented",
+                              epochs=2, models_dir=tmp_path, augment=True, augment_copies=2)
+    settings = run.record["settings"]
+    assert settings["training_path"] == transfer.FEATURE_PATH
+    assert settings["augment"] is True and settings["augment_copies"] == 2
+    assert run.record["training_examples"] == 3 * len(splits["training"])
+    assert "2 augmented copies" in capsys.readouterr().out
+    plain = transfer.fit_frozen(tiny_base_transfer(), splits["training"], splits["validation"], name="plain",
+                                epochs=1, models_dir=tmp_path, verbose=0)
+    assert plain.record["settings"]["augment_copies"] == 0
+    assert plain.record["training_examples"] == len(splits["training"])
+
+
+def tiny_block_transfer(seed=0, size=SIZE):
+    """build_transfer's shape on a small random base with named blocks (block_1 conv + BN, block_2 conv + BN + a
+    residual add, block_3 conv), so ``unfreeze_top`` finds blocks and its activations do not vanish."""
+    training.seed_everything(seed)
+    base_in = keras.Input((*size, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="block_1_conv")(base_in)
+    x = keras.layers.BatchNormalization(name="block_1_bn")(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="block_2_conv")(x)
+    y = keras.layers.BatchNormalization(name="block_2_bn")(y)
+    x = keras.layers.Add(name="block_2_add")([x, y])
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu", name="block_3_conv")(x)
+    base = keras.Model(base_in, x, name="tiny_block_base")
+    base.trainable = False
+    inputs = keras.Input((*size, 3), name="image")
+    y = keras.layers.GlobalAveragePooling2D(name="pool")(base(inputs, training=False))
+    outputs = keras.layers.Dense(len(CLASSES), activation="softmax", name="output")(y)
+    return models.compile_model(keras.Model(inputs, outputs, name="tiny_blocks"), "adam", 1e-2)
+
+
+def test_mobilenet_v2_is_cut_below_its_first_unfrozen_block():
+    model = small_transfer()
+    unfrozen = models.unfreeze_top(model, blocks=2)
+    assert unfrozen[0] == "block_15_expand" and "Conv_1" in unfrozen
+    extract, top, head = transfer.split_for_fine_tuning(model)
+    images = np.random.default_rng(0).uniform(-1, 1, (2, *SIZE, 3)).astype(np.float32)
+    activations = np.asarray(extract(images))
+    assert activations.shape == (2, 3, 3, 160)  # what enters block 15 at 96 px
+    base = models.find_base(model)
+    np.testing.assert_allclose(np.asarray(top(activations, training=False)),
+                               np.asarray(base(images, training=False)), atol=1e-6)
+    assert [layer.name for layer in head] == ["pool", "dropout", "output"]
+    assert {w.path for w in top.trainable_weights} == {w.path for w in base.trainable_weights}
+
+
+def test_fine_tuning_trains_the_top_on_cached_activations(tiny_data, tmp_path):
+    _, splits = tiny_data
+    frozen = transfer.fit_frozen(tiny_block_transfer(), splits["training"], splits["validation"], name="frozen",
+                                 epochs=2, models_dir=tmp_path, verbose=0)
+    base = models.find_base(frozen.model)
+    before = {name: [w.copy() for w in base.get_layer(name).get_weights()]
+              for name in ("block_1_conv", "block_1_bn", "block_2_conv", "block_2_bn", "block_3_conv")}
+
+    result = transfer.fine_tune(frozen, splits["training"], splits["validation"], name="tuned", blocks=2, epochs=3,
+                                patience=None, learning_rate=1e-2, augment=True, augment_copies=1,
+                                models_dir=tmp_path, verbose=0)
+    run = result.run
+    settings = run.record["settings"]
+    assert settings["training_path"] == transfer.FEATURE_PATH and settings["augment_copies"] == 1
+    assert settings["stage"] == "fine-tune" and settings["fine_tune_blocks"] == 2
+    assert run.record["training_examples"] == 2 * len(splits["training"])
+    assert run.record["feature_shape"] == [47, 47, 8]  # the activations entering block 2
+    assert result.unfrozen == ["block_2_conv", "block_3_conv"]  # BatchNorm stays frozen
+    unchanged = base.get_layer("block_3_conv").get_weights()[0]  # the frozen run's own model is not touched
+    np.testing.assert_array_equal(unchanged, before["block_3_conv"][0])
+    model = run.model
+    base = models.find_base(model)
+    changed = {name: not all(np.array_equal(a, b) for a, b in zip(weights, base.get_layer(name).get_weights()))
+               for name, weights in before.items()}
+    assert changed == {"block_1_conv": False, "block_1_bn": False, "block_2_conv": True, "block_2_bn": False,
+                       "block_3_conv": True}
+    # the saved full network is the in-memory one, and its predictions are those of top + head on the activations
+    images = np.concatenate([x for x, _ in splits["validation"].dataset])
+    saved = keras.models.load_model(tmp_path / "tuned.keras")
+    np.testing.assert_allclose(saved.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+    extract, top, head = transfer.split_for_fine_tuning(model)
+    x = top(extract(images), training=False)
+    for layer in head:
+        x = layer(x, training=False)
+    np.testing.assert_allclose(np.asarray(x), model.predict(images, verbose=0), atol=1e-5)
+
+    assert result.kept == (run.best_val_accuracy > frozen.best_val_accuracy)
+    assert ("raised" in result.reason) == result.kept and run.record["fine_tune_kept"] == result.kept
+    assert result.best is (run if result.kept else frozen)
+
+
+def test_fine_tuning_is_kept_only_when_validation_improves_and_skipped_at_100_percent(tiny_data, tmp_path):
+    import dataclasses
+
+    _, splits = tiny_data
+
+    def frozen_scoring(best, name):
+        run = transfer.fit_frozen(tiny_block_transfer(), splits["training"], splits["validation"], name=name, epochs=1,
+                                  models_dir=tmp_path, verbose=0)
+        return dataclasses.replace(run, record={**run.record, "best_val_accuracy": best})
+
+    perfect = frozen_scoring(1.0, "perfect")
+    skipped = transfer.fine_tune(perfect, splits["training"], splits["validation"], name="perfect_ft",
+                                 models_dir=tmp_path, verbose=0)
+    assert skipped.run is None and not skipped.kept and "skipped" in skipped.reason
+    assert skipped.model is perfect.model and not (tmp_path / "perfect_ft.keras").exists()
+
+    hopeless = frozen_scoring(0.0, "hopeless")
+    result = transfer.fine_tune(hopeless, splits["training"], splits["validation"], name="hopeless_ft", epochs=1,
+                                patience=None, models_dir=tmp_path, verbose=0)
+    assert result.kept and result.run.best_val_accuracy > 0.0 and "raised" in result.reason  # 3 classes: > 0 %
+    assert result.model is result.run.model and result.best is result.run
+
+
+def test_notebook_09_defaults_are_the_transfer_recipe():
+    import ast
+
+    from toyrobot_utils.config import PROJECT_ROOT
+
+    notebook = json.loads((PROJECT_ROOT / "notebooks" / "09_mobilenetv2.ipynb").read_text())
+    cell = next(c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    values = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
+              if isinstance(node, ast.Assign)}
+    for key, value in transfer.RECIPE.items():
+        assert values[key] == value, key
 
 
 def test_measure_latency_is_positive_per_image():

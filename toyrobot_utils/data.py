@@ -361,6 +361,21 @@ def load_datasets(
     return result
 
 
+def augmented_copies(split: SplitData, copies: int, *, image_size, preprocessing="rescale",
+                     batch_size=config.BATCH_SIZE, seed=config.SEED) -> tf.data.Dataset:
+    """A split's photos once as they are, then ``copies`` more times through the write-up's augmentation
+    (``augmentation_block``, a different seeded draw for every copy), as one unshuffled pipeline of (images, one-hot
+    labels): ``(1 + copies) * len(split)`` examples, for computing a frozen base's features of augmented photos once
+    (``transfer.fit_frozen``)."""
+    arrays = _decode_all(split.files, tuple(int(s) for s in image_size))
+    onehot = np.eye(len(split.class_names), dtype=np.float32)[np.asarray(split.labels, dtype=np.int64)]
+    dataset = _pipeline(arrays, onehot, batch_size=batch_size, preprocessing=preprocessing)
+    for copy in range(1, int(copies) + 1):
+        dataset = dataset.concatenate(_pipeline(arrays, onehot, batch_size=batch_size, preprocessing=preprocessing,
+                                                augment=True, seed=int(seed) + 101 * copy))
+    return dataset
+
+
 def files_dataset(files, *, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE, preprocessing="rescale"):
     """Batches of images only, in the order of ``files``: for predictions and Grad-CAM, same reading as training."""
     files = _as_list(files)

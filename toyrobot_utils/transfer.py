@@ -21,6 +21,7 @@ import math
 import os
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -32,10 +33,18 @@ import tensorflow as tf
 from . import config, data, lineage, training
 from .comparison import compare_runs
 from .keras_graph import call_node, functional_graph
-from .models import compile_model, count_params, find_base
+from .models import compile_model, count_params, find_base, infer_preprocessing, unfreeze_top
 from .plots import gradcam_side_by_side  # noqa: F401 - notebook 09 calls it as transfer.gradcam_side_by_side
 
 FEATURE_PATH = "cached base features"
+AUGMENT_COPIES = 3  # augmented copies of each training photo whose base features are computed once
+# The series' transfer recipe (notebook 09's parameter defaults, benchmarks/real_photos.py): the head trains on cached
+# features until validation stops improving, with augmented copies; then the top two blocks are fine-tuned on cached
+# activations with a cosine learning-rate decay and kept only when validation improves.
+RECIPE = {
+    "epochs": 200, "patience": 20, "learning_rate": 1e-3, "augment": True, "augment_copies": AUGMENT_COPIES,
+    "fine_tune_epochs": 30, "fine_tune_patience": 8, "fine_tune_blocks": 2, "fine_tune_learning_rate": 1e-4,
+}
 IMAGE_PATH = "images"
 _POOLING_LAYERS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten)
 
@@ -57,6 +66,10 @@ def split_transfer_model(model: keras.Model) -> tuple[keras.Model, list[keras.la
         raise NotCacheable("the model has no nested pre-trained base")
     if base.trainable and base.trainable_weights:
         raise NotCacheable(f"the base {base.name!r} is (partly) trainable: its features change while training")
+    return _base_and_head(model, base)
+
+
+def _base_and_head(model: keras.Model, base: keras.Model) -> tuple[keras.Model, list[keras.layers.Layer]]:
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if not layers or layers[0] is not base:
         raise NotCacheable("the base is not the model's first layer (something runs on the images before it)")
@@ -169,6 +182,7 @@ def fit_frozen(
     epochs: int = 10,
     models_dir: str | Path | None = None,
     augment: bool = False,
+    augment_copies: int = AUGMENT_COPIES,
     seed: int = config.SEED,
     settings: Mapping[str, Any] | None = None,
     class_names: list[str] | None = None,
@@ -180,62 +194,262 @@ def fit_frozen(
     """Train a transfer model (``models.build_transfer``) with its base frozen; the best epoch is saved as the full
     network in ``models/<name>.keras`` with its metrics record, exactly like ``training.fit``.
 
-    When the base is frozen and ``augment`` is False (say whether ``train`` augments: a pipeline cannot tell), the
-    base's features for ``train`` and ``val`` are computed once (one batched pass each) and only the head trains on
-    them, reshuffled every epoch with ``seed``. Otherwise — augmentation on, a base being fine-tuned, or a model
-    not shaped input -> base -> head — it is ``training.fit`` on the full model (the reason is printed).
-    ``batch_size`` defaults to the training pipeline's. The record's settings say which path ran
-    (``training_path``) and, for the feature path, ``feature_extraction_seconds`` holds the one-off extraction time
-    (``seconds`` and ``seconds_per_epoch`` are the epochs' own, as for every run).
+    When the base is frozen, the base's features for ``train`` and ``val`` are computed once and only the head
+    trains on them, reshuffled every epoch with ``seed``. With ``augment`` the training features are those of every
+    training photo as it is plus ``augment_copies`` augmented copies of it (the write-up's augmentation, drawn once;
+    ``data.augmented_copies``; for a plain dataset instead of a SplitData: that many passes over ``train``, which
+    must augment itself). Otherwise — ``augment`` with ``augment_copies=0``, a base being fine-tuned, or a model not
+    shaped input -> base -> head — it is ``training.fit`` on the full model (the reason is printed).
+    ``patience`` (through ``fit_kwargs``) stops once validation accuracy has not improved for that many epochs;
+    ``model`` ends with the best epoch's weights, the ones saved. ``batch_size`` defaults to the training pipeline's.
+    The record's settings say which path ran (``training_path``) and how many augmented copies it used
+    (``augment_copies``); ``feature_extraction_seconds`` holds the one-off extraction time (``seconds`` and
+    ``seconds_per_epoch`` are the epochs' own, as for every run).
     """
     settings = dict(settings or {})
     settings["augment"] = bool(augment)  # what this run did (a model table row's default may say otherwise)
+    copies = int(augment_copies) if augment else 0
     names = class_names if class_names is not None else data.class_names_of(train)
     fit_kwargs.setdefault("photos", lineage.photos_of_splits(train, val))  # the head's data are features, not photos
     common = dict(name=name, epochs=epochs, models_dir=models_dir, seed=seed, class_names=names,
                   lr_reducer=lr_reducer, verbose=verbose, **fit_kwargs)
 
-    reason = None
-    if augment:
-        reason = "augmentation changes the photos every epoch"
-    else:
-        try:
-            split_transfer_model(model)
-        except NotCacheable as err:
-            reason = str(err)
+    reason = _image_path_reason(model, augment, copies)
     if reason is not None:
         if verbose != 0:
             print(f"{name}: training on the images ({reason}).")
-        return training.fit(model, train, val, settings={**settings, "training_path": IMAGE_PATH}, **common)
+        run = training.fit(model, train, val, settings={**settings, "training_path": IMAGE_PATH}, **common)
+        return _restore_best(model, run)
 
     extract, _ = feature_extractor(model)
+    batch_size = int(batch_size or _first_batch_size(train))
     start = time.perf_counter()
-    train_x, train_y = extract_features(extract, train)
+    train_x, train_y = training_features(extract, train, model, copies=copies, batch_size=batch_size, seed=seed)
     val_x, val_y = extract_features(extract, val)
     extraction_seconds = time.perf_counter() - start
     if train_y is None or val_y is None:
         raise ValueError("fit_frozen needs training and validation data with labels")
 
     head = build_head(model, train_x.shape[1:])
-    batch_size = int(batch_size or _first_batch_size(train))
     if verbose != 0:
-        print(f"{name}: base features computed once for {len(train_x)} training and {len(val_x)} validation photos "
-              f"in {extraction_seconds:.1f} s (features of shape {tuple(train_x.shape[1:])}); training the head "
+        print(f"{name}: base features computed once for {len(train_x)} training examples ({copies} augmented "
+              f"cop{'y' if copies == 1 else 'ies'} of each photo beside it) and {len(val_x)} validation photos in "
+              f"{extraction_seconds:.1f} s (features of shape {tuple(train_x.shape[1:])}); training the head "
               f"({count_params(head)['trainable']:,} parameters) on them.")
     result = training.fit(
         head,
         features_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed),
         features_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed),
         saved_model=model,
-        settings={**settings, "training_path": FEATURE_PATH, "batch_size": settings.get("batch_size", batch_size)},
+        settings={**settings, "training_path": FEATURE_PATH, "augment_copies": copies,
+                  "batch_size": settings.get("batch_size", batch_size)},
         **common,
     )
     if result.replaced:
         result.record = training.update_record(
             name, models_dir, feature_extraction_seconds=extraction_seconds,
-            feature_shape=[int(d) for d in train_x.shape[1:]],
+            feature_shape=[int(d) for d in train_x.shape[1:]], training_examples=int(len(train_x)),
         )
-    return result
+    return _restore_best(model, result)
+
+
+def _image_path_reason(model: keras.Model, augment: bool, copies: int) -> str | None:
+    """Why the model must train on the photos (None: it can train on cached base features)."""
+    if augment and copies < 1:
+        return "augmentation changes the photos every epoch (augment_copies=0)"
+    try:
+        split_transfer_model(model)
+    except NotCacheable as err:
+        return str(err)
+    return None
+
+
+def training_features(extract, train, model: keras.Model, *, copies: int, batch_size: int,
+                      seed: int = config.SEED) -> tuple[np.ndarray, np.ndarray | None]:
+    """``extract``'s features of the training photos: as they are (``copies=0``), or as they are plus ``copies``
+    augmented copies of each (a SplitData: ``data.augmented_copies`` at the model's input size and preprocessing;
+    a plain dataset: ``copies`` passes over it, which must augment itself)."""
+    if copies < 1:
+        return extract_features(extract, train)
+    if isinstance(train, data.SplitData):
+        copied = data.augmented_copies(train, copies, image_size=model.input_shape[1:3], batch_size=batch_size,
+                                       preprocessing=infer_preprocessing(model), seed=seed)
+        return extract_features(extract, copied)
+    passes = [extract_features(extract, train) for _ in range(copies)]
+    labels = [y for _, y in passes]
+    return np.concatenate([x for x, _ in passes]), (None if labels[0] is None else np.concatenate(labels))
+
+
+def _restore_best(model: keras.Model, run: training.RunResult) -> training.RunResult:
+    """``model`` (the object trained in memory) takes the weights of the saved best epoch, which ``run.model`` holds."""
+    model.set_weights(run.model.get_weights())
+    return run
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Fine-tuning the top of the base
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FineTuning:
+    """What ``fine_tune`` gives back: its run (None when skipped), whether it is kept as the transfer model (its best
+    validation accuracy beats the frozen stage's), why, and the model to use: the fine-tuned one or the frozen one."""
+
+    run: training.RunResult | None
+    kept: bool
+    reason: str
+    frozen: training.RunResult
+    unfrozen: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> keras.Model:
+        return self.run.model if self.kept and self.run is not None else self.frozen.model
+
+    @property
+    def best(self) -> training.RunResult:
+        """The run whose model is the transfer model: the fine-tuned one when kept, else the frozen stage's."""
+        return self.run if self.kept and self.run is not None else self.frozen
+
+
+def split_for_fine_tuning(model: keras.Model):
+    """(lower, top, head) for a transfer model whose base's top is trainable (``models.unfreeze_top``): ``lower``
+    maps images to the activations just below the first trainable layer of the base (frozen: computed once), ``top``
+    is a Keras model from there to the base's output made of the base's own layers (shared weights), ``head`` the
+    layers after the base. Raises ``NotCacheable`` when the base cannot be cut there (another tensor crosses it)."""
+    base = find_base(model)
+    if base is None:
+        raise NotCacheable("the model has no nested pre-trained base")
+    _, head = _base_and_head(model, base)
+    trainable = [layer for layer in base.layers if layer.trainable_weights]
+    if not trainable:
+        raise NotCacheable("nothing in the base is trainable")
+    cut = trainable[0].input
+    if isinstance(cut, (list, tuple, dict)):
+        raise NotCacheable(f"the first trainable layer {trainable[0].name!r} has several inputs")
+    try:
+        top = keras.Model(cut, base.output, name=f"{base.name}_top")
+        lower = keras.Model(base.input, cut, name=f"{base.name}_lower")
+    except Exception as err:  # noqa: BLE001 - Keras says "graph disconnected" in several ways
+        raise NotCacheable(f"the base cannot be cut below {trainable[0].name!r}: {err}") from None
+    inside = {id(layer) for layer in top.layers}
+    if any(id(layer) not in inside for layer in trainable):
+        raise NotCacheable("trainable layers lie below the cut")
+
+    @tf.function(reduce_retracing=True)
+    def extract(images):
+        return lower(images, training=False)
+
+    return extract, top, head
+
+
+def _schedule_optimizer(learning_rate: float, epochs: int, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam whose learning rate falls from ``learning_rate`` to 0 along a cosine over ``epochs`` epochs."""
+    schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate), max(1, int(epochs) * steps_per_epoch))
+    return keras.optimizers.Adam(learning_rate=schedule)
+
+
+def fine_tune(
+    frozen: training.RunResult,
+    train,
+    val,
+    *,
+    name: str,
+    blocks: int = 2,
+    epochs: int = 30,
+    patience: int | None = 8,
+    learning_rate: float = 1e-4,
+    augment: bool = False,
+    augment_copies: int = AUGMENT_COPIES,
+    models_dir: str | Path | None = None,
+    seed: int = config.SEED,
+    settings: Mapping[str, Any] | None = None,
+    batch_size: int | None = None,
+    verbose: str | int = "auto",
+) -> FineTuning:
+    """Second stage: unfreeze the top ``blocks`` of the frozen run's base (``models.unfreeze_top``: BatchNorm layers
+    stay frozen, and the base runs in inference mode as ``build_transfer`` calls it) and train them with the head,
+    Adam with a cosine learning-rate decay from ``learning_rate``, early stopping after ``patience`` epochs without
+    a better validation accuracy, the best epoch saved as ``models/<name>.keras``.
+
+    The base's frozen lower part runs once: its activations below the cut (for the training photos plus
+    ``augment_copies`` augmented copies when ``augment``, and for the validation photos) are cached and only the
+    top of the base and the head train on them (``split_for_fine_tuning``; on the photos when the base cannot be
+    cut). Skipped when the frozen stage already has every validation photo right (nothing left to improve on
+    validation). Kept as the transfer model only when its best validation accuracy beats the frozen stage's; the
+    returned ``FineTuning`` says which and why. It starts from the frozen run's saved model (a fresh copy: the frozen
+    run's model in memory is left as it is)."""
+    frozen_best = float(frozen.best_val_accuracy)
+    if frozen_best >= 1.0:
+        return FineTuning(None, False, f"skipped: the frozen stage already has every validation photo right "
+                          f"({frozen_best:.1%}), so fine-tuning cannot improve validation", frozen)
+    model = keras.models.load_model(frozen.paths["model"])  # a copy: the frozen run's model stays as it is
+    unfrozen = unfreeze_top(model, blocks=blocks, learning_rate=learning_rate)
+    settings = {**dict(settings or {}), "augment": bool(augment), "stage": "fine-tune", "fine_tune_blocks": blocks,
+                "fine_tune_learning_rate": learning_rate, "learning_rate_schedule": "cosine decay to 0",
+                "augment_copies": int(augment_copies) if augment else 0}
+    batch_size = int(batch_size or _first_batch_size(train))
+    common = dict(name=name, epochs=epochs, patience=patience, models_dir=models_dir, seed=seed, verbose=verbose,
+                  class_names=data.class_names_of(train), photos=lineage.photos_of_splits(train, val))
+    try:
+        extract, top, head = split_for_fine_tuning(model)
+    except NotCacheable as err:
+        if verbose != 0:
+            print(f"{name}: fine-tuning on the images ({err}).")
+        steps = max(1, int(data.dataset_of(train).cardinality()))
+        compile_model(model, _schedule_optimizer(learning_rate, epochs, steps))
+        run = training.fit(model, train, val, settings={**settings, "training_path": IMAGE_PATH}, **common)
+    else:
+        run = _fine_tune_cached(model, extract, top, head, train, val, settings=settings, batch_size=batch_size,
+                                learning_rate=learning_rate, copies=settings["augment_copies"], common=common)
+    _restore_best(model, run)
+    kept = run.best_val_accuracy > frozen_best
+    reason = (f"fine-tuning {'raised' if kept else 'did not raise'} the best validation accuracy "
+              f"({frozen_best:.1%} frozen, {run.best_val_accuracy:.1%} fine-tuned at epoch "
+              f"{run.record.get('best_epoch')} of {run.record.get('epochs_run')}): "
+              + ("the fine-tuned model is the transfer model" if kept else "the frozen model stays the transfer model"))
+    run.record = training.update_record(name, models_dir, fine_tune_kept=kept, fine_tune_reason=reason,
+                                        frozen_best_val_accuracy=frozen_best, unfrozen_layers=unfrozen)
+    if verbose != 0:
+        print(f"{name}: {reason}.")
+    return FineTuning(run, kept, reason, frozen, unfrozen)
+
+
+def _fine_tune_cached(model, extract, top, head, train, val, *, settings, batch_size, learning_rate, copies,
+                      common) -> training.RunResult:
+    """Fine-tuning on cached activations below the cut: ``top`` (the base's trainable top, shared layers, inference
+    mode) plus the head layers trained on them; the full network is what the checkpoint saves."""
+    start = time.perf_counter()
+    train_x, train_y = training_features(extract, train, model, copies=copies, batch_size=batch_size,
+                                         seed=common["seed"])
+    val_x, val_y = extract_features(extract, val)
+    extraction_seconds = time.perf_counter() - start
+    inputs = keras.Input(shape=train_x.shape[1:], name="base_activations")
+    x = top(inputs, training=False)  # BatchNorm in inference mode, as build_transfer calls the base
+    for layer in head:
+        x = layer(x)
+    tuned = keras.Model(inputs, x, name=f"{model.name}_top_and_head")
+    steps = math.ceil(len(train_x) / batch_size)
+    compile_model(model, _schedule_optimizer(learning_rate, common["epochs"], steps))
+    tuned.compile(optimizer=model.optimizer, loss=getattr(model, "loss", None) or "categorical_crossentropy",
+                  metrics=["accuracy"])
+    if common["verbose"] != 0:
+        print(f"{common['name']}: activations below {top.layers[1].name!r} computed once for {len(train_x)} training "
+              f"examples and {len(val_x)} validation photos in {extraction_seconds:.1f} s (shape "
+              f"{tuple(train_x.shape[1:])}); fine-tuning {count_params(tuned)['trainable']:,} parameters on them.")
+    run = training.fit(
+        tuned,
+        features_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=common["seed"]),
+        features_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=common["seed"]),
+        saved_model=model, settings={**settings, "training_path": FEATURE_PATH, "batch_size": batch_size},
+        **common,
+    )
+    if run.replaced:
+        run.record = training.update_record(common["name"], common["models_dir"],
+                                            feature_extraction_seconds=extraction_seconds,
+                                            feature_shape=[int(d) for d in train_x.shape[1:]],
+                                            training_examples=int(len(train_x)))
+    return run
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -316,17 +530,23 @@ def best_custom_cnn(models_dir: str | Path | None = None, numbers: Sequence[int]
 
 
 __all__ = [
+    "AUGMENT_COPIES",
     "FEATURE_PATH",
+    "FineTuning",
     "IMAGE_PATH",
     "NotCacheable",
+    "RECIPE",
     "best_custom_cnn",
     "build_head",
     "extract_features",
     "feature_extractor",
     "features_dataset",
+    "fine_tune",
     "fit_frozen",
     "gradcam_side_by_side",
     "measure_latency",
     "size_and_speed",
+    "split_for_fine_tuning",
     "split_transfer_model",
+    "training_features",
 ]
