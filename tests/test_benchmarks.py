@@ -171,3 +171,37 @@ def test_series_wall_time_run_mode_executes_the_run_command(tmp_path):
     section = _section(results, "series_wall_time_run")
     assert "| 01_data.ipynb |" in section
     assert committed.stat().st_mtime_ns == before  # the committed notebook is untouched
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# real_photos.py
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_real_photos_learning_curve_subsets_are_links_to_n_photos_per_class(tmp_path):
+    real_photos = _module("real_photos")
+    data = make_dataset(tmp_path / "data", classes=CLASSES, counts={"training": 5, "validation": 2, "test": 2})
+    before = tree_state(data)
+    subset = tmp_path / "subset"
+    real_photos._link_subset(data, subset, 3, rng_seed=0)
+    for cls in CLASSES:
+        linked = sorted((subset / "training" / cls).iterdir())
+        assert len(linked) == 3 and all(p.is_symlink() and p.resolve().parent == data / "training" / cls
+                                        for p in linked)
+    assert (subset / "validation").resolve() == data / "validation" and (subset / "test").is_symlink()
+    real_photos._link_subset(data, subset, 10, rng_seed=0)  # more than there are: all of them, and rebuilt cleanly
+    assert all(len(list((subset / "training" / cls).iterdir())) == 5 for cls in CLASSES)
+    assert tree_state(data) == before
+
+
+def test_real_photos_baseline_row_and_table_carry_the_interval(tmp_path):
+    real_photos = _module("real_photos")
+    data = make_dataset(tmp_path / "data", classes=CLASSES, counts={"training": 4, "validation": 2, "test": 3})
+    args = real_photos.argparse.Namespace(seed=0, custom_epochs=1, custom_patience=None)
+    row = real_photos._timed(real_photos.custom_network, real_photos.BASELINE, data, tmp_path / "models", args)
+    assert row["correct"].dtype == bool and len(row["correct"]) == 9 and 0 <= row["val_accuracy"] <= 1
+    assert row["seconds"] > 0 and "model 1, 1 of 1 epochs" in row["note"]
+    text = real_photos.table({"baseline": row})
+    k = int(row["correct"].sum())
+    assert f"{k} of 9 photos" in text and "95 % interval" in text
+    assert (tmp_path / "models" / "m1_baseline.keras").is_file()

@@ -336,7 +336,7 @@ def split_for_fine_tuning(model: keras.Model):
     if any(id(layer) not in inside for layer in trainable):
         raise NotCacheable("trainable layers lie below the cut")
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # plain calls: nothing for AutoGraph to convert
     def extract(images):
         return lower(images, training=False)
 
