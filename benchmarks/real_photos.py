@@ -139,22 +139,26 @@ def _timed(function, *args, **kwargs) -> dict:
     return row
 
 
-def compare(data_dir: Path, out: Path, args) -> dict[str, dict]:
-    """Every model of ``args.only`` trained on ``data_dir``: label -> row (correct, val_accuracy, seconds, note)."""
+def compare(data_dir: Path, out: Path, args, report=None) -> dict[str, dict]:
+    """Every model of ``args.only`` trained on ``data_dir``: label -> row (correct, val_accuracy, seconds, note).
+    ``report(rows)`` runs after every model, so a cut-off run keeps what it measured."""
     rows: dict[str, dict] = {}
-    if "baseline" in args.only:
-        rows["baseline (write-up model 1)"] = _timed(custom_network, BASELINE, data_dir, out, args)
-        _print_row("baseline (write-up model 1)", rows)
-    if "custom" in args.only:
-        rows[f"best hand-built (write-up model {CUSTOM})"] = _timed(custom_network, CUSTOM, data_dir, out, args)
-        _print_row(f"best hand-built (write-up model {CUSTOM})", rows)
+
+    def add(label, row):
+        rows[label] = row
+        _print_row(label, rows)
+        if report is not None:
+            report(rows)
+
     if "transfer" in args.only:
         for label, row in transfer_recipe(data_dir, out, args).items():
-            rows[label] = row
-            _print_row(label, rows)
+            add(label, row)
     if "reference" in args.only:
-        rows["reference: the write-up's recipe in plain Keras"] = _timed(reference_recipe, data_dir, seed=args.seed)
-        _print_row("reference: the write-up's recipe in plain Keras", rows)
+        add("reference: the write-up's recipe in plain Keras", _timed(reference_recipe, data_dir, seed=args.seed))
+    if "baseline" in args.only:
+        add("baseline (write-up model 1)", _timed(custom_network, BASELINE, data_dir, out, args))
+    if "custom" in args.only:
+        add(f"best hand-built (write-up model {CUSTOM})", _timed(custom_network, CUSTOM, data_dir, out, args))
     return rows
 
 
@@ -263,9 +267,13 @@ def main(argv=None) -> int:
         body = learning_curve(data_dir, out, args)
         key, title = f"learning_curve_{data_dir.name}", f"How many photos? Learning curve on {data_dir.name}"
     else:
-        rows = compare(data_dir, out, args)
-        body = table(rows) + "\n\n" + NOTES
         key, title = f"real_photos_{data_dir.name}", f"Real photos side by side: {data_dir.name}"
+
+        def report(rows):
+            if not args.no_results:
+                write_section(key, title, table(rows) + "\n\n" + NOTES, command=command, results=args.results)
+
+        body = table(compare(data_dir, out, args, report)) + "\n\n" + NOTES
     print(body)
     if not args.no_results:
         write_section(key, title, body, command=command, results=args.results)

@@ -37,7 +37,7 @@ from .models import compile_model, count_params, find_base, infer_preprocessing,
 from .plots import gradcam_side_by_side  # noqa: F401 - notebook 09 calls it as transfer.gradcam_side_by_side
 
 FEATURE_PATH = "cached base features"
-AUGMENT_COPIES = 3  # augmented copies of each training photo whose base features are computed once
+AUGMENT_COPIES = 2  # augmented copies of each training photo whose base features are computed once
 # The series' transfer recipe (notebook 09's parameter defaults, benchmarks/real_photos.py): the head trains on cached
 # features until validation stops improving, with augmented copies; then the top two blocks are fine-tuned on cached
 # activations with a cosine learning-rate decay and kept only when validation improves.
