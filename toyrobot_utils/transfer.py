@@ -381,8 +381,11 @@ def fine_tune(
     run's model in memory is left as it is)."""
     frozen_best = float(frozen.best_val_accuracy)
     if frozen_best >= 1.0:
-        return FineTuning(None, False, f"skipped: the frozen stage already has every validation photo right "
-                          f"({frozen_best:.1%}), so fine-tuning cannot improve validation", frozen)
+        reason = (f"skipped: the frozen stage already has every validation photo right ({frozen_best:.1%}), so "
+                  "fine-tuning cannot improve validation")
+        if verbose != 0:
+            print(f"{name}: {reason}.")
+        return FineTuning(None, False, reason, frozen)
     model = keras.models.load_model(frozen.paths["model"])  # a copy: the frozen run's model stays as it is
     unfrozen = unfreeze_top(model, blocks=blocks, learning_rate=learning_rate)
     settings = {**dict(settings or {}), "augment": bool(augment), "stage": "fine-tune", "fine_tune_blocks": blocks,
