@@ -64,3 +64,14 @@ def write_section(key: str, title: str, body: str, *, command: str, results: Pat
     tmp.write_text(text)
     os.replace(tmp, results)
     return results
+
+
+def markdown_table(table, digits: int = 3) -> str:
+    """A DataFrame as a GitHub markdown table (index left out; floats rounded to ``digits``), without tabulate."""
+    def cell(value):
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])

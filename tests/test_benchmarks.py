@@ -205,3 +205,50 @@ def test_real_photos_baseline_row_and_table_carry_the_interval(tmp_path):
     k = int(row["correct"].sum())
     assert f"{k} of 9 photos" in text and "95 % interval" in text
     assert (tmp_path / "models" / "m1_baseline.keras").is_file()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# early_stopping.py
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_early_stopping_replays_full_length_runs(tmp_path):
+    """Runs written like training.fit writes them (record + history); one stopped early itself is left out."""
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    curves = {"steady": [0.5, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7],  # best at epoch 3, nothing after
+              "late": [0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.8, 0.7]}  # a late best that patience 3 misses
+    for name, values in curves.items():
+        (models_dir / f"{name}.json").write_text(json.dumps({"name": name, "patience": None, "seconds_per_epoch": 2.0}))
+        lines = ["epoch,accuracy,loss,val_accuracy,val_loss"] + [f"{e},0.9,0.1,{v},1.0" for e, v in enumerate(values, 1)]
+        (models_dir / f"{name}_history.csv").write_text("\n".join(lines) + "\n")
+    (models_dir / "stopped.json").write_text(json.dumps({"name": "stopped", "patience": 5, "seconds_per_epoch": 1.0}))
+    (models_dir / "stopped_history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n1,0.5,1,0.5,1\n")
+    results = tmp_path / "RESULTS.md"
+    proc = _run("early_stopping.py", "--models-dir", models_dir, "--results", results)
+    assert proc.returncode == 0, proc.stderr
+    module = _module("early_stopping")
+    table = module.replay_table(models_dir, patiences=(3,)).set_index("run")
+    assert list(table.index) == ["late", "steady"]
+    assert table.loc["steady", "p3 val"] == 0.7 and table.loc["steady", "p3 saved"] == 2  # stops after epoch 6
+    assert table.loc["late", "best val"] == 0.8 and table.loc["late", "p3 val"] == 0.6  # stopped at 5, before 7
+    summary = module.summary(table.reset_index(), patiences=(3,))
+    assert summary.loc[0, "runs that lose accuracy"] == 1 and summary.loc[0, "largest loss (points)"] == pytest.approx(20)
+    assert "| patience |" in _section(results, "early_stopping")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# augmentation.py
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_augmentation_benchmark_times_both_ways(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    proc = _run("augmentation.py", "--photos", 16, "--size", 32, "--batch-size", 8, "--repeats", 1,
+                "--results", results)
+    assert proc.returncode == 0, proc.stderr
+    section = _section(results, "augmentation")
+    assert "Keras' four geometric layers" in section and "`data.RandomGeometry`" in section
+    module = _module("augmentation")
+    names = [type(layer).__name__ for layer in module.four_layers().layers]
+    assert names == ["RandomRotation", "RandomTranslation", "RandomZoom", "RandomFlip", "RandomBrightnessScale"]

@@ -67,7 +67,7 @@ def test_series_table_is_in_story_order_and_reports_what_is_missing(series):
     assert pd.isna(table.loc["tuned (08)", "writeup_test_accuracy"])
     assert [c for c in table.columns if c.startswith("test: ")] == [f"test: {c}" for c in CLASSES]
     assert set(table.attrs["missing"]) == ({spec.name for n, spec in models.MODEL_TABLE.items() if n not in (1, 3)}
-                                           | {"m9_mobilenet_v2_finetune"})
+                                           | {"writeup_tuned", "m9_mobilenet_v2_finetune"})
     empty = comparison.series_table(series / "nothing_here")
     assert empty.empty and "tuned" in empty.attrs["missing"]
 
@@ -109,3 +109,44 @@ def test_results_figures_draw_every_model(series, tmp_path):
     assert (tmp_path / "gradcam_across_models.png").is_file()
     empty = plots.confusion_grid({}, figures_dir=tmp_path, name="empty")
     assert any("no test predictions" in t.get_text() for ax in empty.axes for t in ax.texts)
+
+
+def test_head_to_head_gives_intervals_and_says_which_differences_are_noise(series):
+    models_dir, data_dir = series / "models", series / "data"
+    names = {"one": models.MODEL_TABLE[1].name, "tuned": "tuned"}
+    for name in names.values():
+        comparison.ensure_test_predictions(name, models_dir, data_dir)
+    table, duel = comparison.head_to_head(names, models_dir)
+    assert list(table.index) == ["one", "tuned"]
+    for label, name in names.items():
+        stored = comparison.load_test_predictions(name, models_dir)
+        assert table.loc[label, "test_accuracy"] == pytest.approx(stored["correct"].mean())
+        assert table.loc[label, "test_low"] <= table.loc[label, "test_accuracy"] <= table.loc[label, "test_high"]
+        assert f"of {len(stored)} photos" in table.loc[label, "test"]
+    assert len(duel) == 1 and duel.loc[0, "verdict"] == "noise"  # 9 test photos cannot separate two models
+    assert duel.loc[0, "only A right"] + duel.loc[0, "only B right"] <= 9
+    with pytest.raises(FileNotFoundError, match="m2_dropout"):
+        comparison.head_to_head({"two": "m2_dropout"}, models_dir)
+
+
+def test_story_steps_test_each_model_against_the_one_before():
+    photos = [f"p{i}.png" for i in range(40)]
+
+    def preds(correct):
+        return pd.DataFrame({"path": photos, "correct": correct})
+
+    weak, strong = [1] * 10 + [0] * 30, [1] * 38 + [0] * 2  # 28 photos only the second gets right: a real step
+    steps = comparison.story_steps({"1": preds(weak), "2": preds(strong), "3": preds(strong[::-1][::-1])})
+    assert list(zip(steps["model A"], steps["model B"])) == [("1", "2"), ("2", "3")]
+    assert list(steps["verdict"]) == ["real", "noise"]
+    assert steps.loc[0, "only B right"] == 28 and steps.loc[1, "p-value"] == 1.0
+    assert comparison.story_steps({"1": preds(weak)}).empty
+
+
+def test_markdown_table_gives_the_test_interval(series):
+    table = comparison.series_table(series / "models")
+    text = comparison.markdown_table(table)
+    assert "| test (95 % interval) |" in text.splitlines()[0]
+    row = table.loc["1"]
+    expected = f"{row['test_accuracy']:.1%} ({100 * row['test_low']:.0f}–{100 * row['test_high']:.0f})"
+    assert expected in text and row["test_images"] == 9

@@ -198,13 +198,12 @@ def test_preprocessing_fn():
 def test_augmentation_block_mirrors_the_write_up():
     block = data.augmentation_block(seed=1)
     layers = {type(layer).__name__: layer for layer in block.layers}
-    assert layers["RandomRotation"].factor == (-20 / 360, 20 / 360)
-    assert layers["RandomTranslation"].height_factor == 0.2 and layers["RandomTranslation"].width_factor == 0.2
-    assert layers["RandomZoom"].height_factor == 0.1 and layers["RandomZoom"].width_factor == 0.1
-    assert layers["RandomFlip"].mode == "horizontal"
+    geometry = layers["RandomGeometry"]
+    assert (geometry.rotation, geometry.shift, geometry.zoom, geometry.flip) == (20.0, (0.2, 0.2), (0.1, 0.1), True)
+    assert geometry.fill_mode == "nearest"
     assert layers["RandomBrightnessScale"].factor == (0.5, 1.5)
-    for name in ("RandomRotation", "RandomTranslation", "RandomZoom"):
-        assert layers[name].fill_mode == "nearest"
+    clone = data.RandomGeometry.from_config(geometry.get_config())
+    assert (clone.rotation, clone.shift, clone.zoom, clone.flip) == (20.0, (0.2, 0.2), (0.1, 0.1), True)
 
     rng = np.random.default_rng(0)
     images = tf.constant(rng.uniform(0, 255, (8, 24, 24, 3)).astype(np.float32))
@@ -213,6 +212,35 @@ def test_augmentation_block_mirrors_the_write_up():
     assert 0.0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 255.0
     assert not np.allclose(out, images)
     np.testing.assert_allclose(block(images, training=False), images)  # identity at inference
+
+
+def test_one_geometric_resampling_is_the_four_layers_composed():
+    """RandomGeometry's matrix: the identity, Keras' own rotation matrix, an exact flip and an exact shift."""
+    ops = keras.ops
+    images = tf.constant(np.random.default_rng(0).uniform(0, 255, (2, 24, 32, 3)).astype(np.float32))
+
+    def both(value):
+        return tf.constant([value, value], tf.float32)
+
+    def warp(angle=0.0, shift_y=0.0, shift_x=0.0, zoom_y=1.0, zoom_x=1.0, flip=1.0):
+        matrix = data.RandomGeometry.matrix(ops, both(angle), both(shift_y), both(shift_x), both(zoom_y),
+                                            both(zoom_x), both(flip), 24, 32)
+        return np.asarray(ops.image.affine_transform(images, matrix, interpolation="bilinear", fill_mode="nearest"))
+
+    np.testing.assert_allclose(warp(), images, atol=1e-4)
+    np.testing.assert_allclose(warp(flip=-1.0), images[:, :, ::-1], atol=1e-4)
+    np.testing.assert_allclose(warp(shift_x=3.0)[:, :, 5:], images[:, :, 2:-3], atol=1e-4)
+    keras_rotation = keras.layers.RandomRotation(0.1)._compute_affine_matrix(
+        center_x=0.5, center_y=0.5, angle=both(15.0), translate_x=both(0.0), translate_y=both(0.0), scale=both(1.0),
+        shear_x=both(0.0), shear_y=both(0.0), height=24, width=32)
+    ours = data.RandomGeometry.matrix(ops, both(15.0), both(0.0), both(0.0), both(1.0), both(1.0), both(1.0), 24, 32)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(keras_rotation), atol=1e-5)
+    zoomed_out = warp(zoom_y=1.1, zoom_x=1.1)  # output pixels read from further out: the toy looks smaller
+    assert not np.allclose(zoomed_out, images)
+    layer = data.RandomGeometry(seed=3)
+    draws = [np.asarray(layer(images, training=True)) for _ in range(2)]
+    assert not np.allclose(draws[0], draws[1])  # a new transform on every call
+    np.testing.assert_allclose(layer(images, training=False), images)
 
 
 def test_brightness_is_multiplicative():

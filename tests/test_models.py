@@ -223,3 +223,20 @@ def test_base_registry_has_sizes_and_preprocessing():
         out = np.asarray(preprocessing_fn(spec.preprocessing)(np.full((1, 4, 4, 3), 128.0, np.float32)))
         assert np.isfinite(out).all()
         assert callable(spec.constructor_fn())
+
+
+def test_flops_per_photo_counted_from_the_arguments_match_the_built_network():
+    """conv_net_flops (no network built: the tuner's compute budget) agrees with count_flops on the built network,
+    and a wide first layer at full resolution costs more than a deeper, narrower network."""
+    for number in (1, 5, 7, 8):
+        spec = models.MODEL_TABLE[number]
+        built = spec.build(4, (64, 64))
+        assert models.conv_net_flops(4, (64, 64), **spec.kwargs) == models.count_flops(built)
+    # first layer by hand: 128 x 128 positions x 3x3x3 inputs x 32 filters x 2 operations
+    assert models.conv_net_flops(5, (128, 128), filters=(32,), dense=None) == 2 * 128 * 128 * 27 * 32 + 2 * 64 * 64 * 32 * 5
+    hyper = models.ToyHyperModel(5, (128, 128))
+    wide = {"Input_Conv_Filters": 256, "n_Conv_Layers": 0, "n_Dense_Layers": 1, "Dense_0_Neurons": 32}
+    deep = {"Input_Conv_Filters": 32, "n_Conv_Layers": 3, "Conv_0_Filters": 64, "Conv_1_Filters": 64,
+            "Conv_2_Filters": 64, "n_Dense_Layers": 1, "Dense_0_Neurons": 32}
+    assert hyper.flops(wide) > hyper.flops(deep)
+    assert hyper.flops(deep) == models.count_flops(models.build_from_hyperparameters(deep, 5, (128, 128)))

@@ -209,6 +209,43 @@ def test_max_model_size_draws_again_instead_of_failing_trials(tmp_path):
     assert max(hypermodel.param_count(v) for v in values) > cap  # the cap is what kept them out
 
 
+def test_max_flops_is_a_compute_budget_for_the_draws(tmp_path):
+    """max_flops keeps draws that cost more per photo out (drawn again), whatever their parameter count."""
+    size = (128, 128)
+    cap = models.conv_net_flops(3, size, **models.MODEL_TABLE[7].kwargs)  # what hand-built model 7 costs
+    tuner = tuning.build_tuner(tmp_path, num_classes=3, image_size=size, max_trials=20, executions_per_trial=1,
+                               seed=5, max_flops=cap)
+    hypermodel = models.ToyHyperModel(3, size)
+    drawn = [tuner.oracle.create_trial(f"worker{k}").hyperparameters.values for k in range(20)]
+    assert max(hypermodel.flops(v) for v in drawn) <= cap and len({hypermodel.flops(v) for v in drawn}) > 5
+    uncapped = tuning.build_tuner(tmp_path, "uncapped", num_classes=3, image_size=size, max_trials=20, seed=5)
+    values = [uncapped.oracle.create_trial(f"worker{k}").hyperparameters.values for k in range(20)]
+    assert max(hypermodel.flops(v) for v in values) > cap  # the cap is what kept them out
+    with pytest.raises(ValueError, match="flops"):
+        tuning.build_tuner(tmp_path, "no-count", num_classes=3, image_size=size, max_flops=cap,
+                           hypermodel=keras_tuner.HyperModel())
+    share = tuning.share_within(cap, 3, size, samples=2000)
+    assert 0.05 < share < 0.9 and tuning.share_within(10**15, 3, size, samples=200) == 1.0
+
+
+def test_hyperband_schedule_is_what_keras_tuner_trains(tiny_data, tmp_path):
+    """The schedule's trial and epoch counts are those of a real Hyperband search (max_epochs 3, factor 3), and the
+    write-up-scale ones follow Hyperband's rules (the last bracket trains max_epochs straight away)."""
+    _, datasets = tiny_data
+    schedule = tuning.hyperband_schedule(3, factor=3)
+    result = tuning.run_search(datasets, directory=tmp_path, algorithm="hyperband", epochs=3, executions_per_trial=1,
+                               seed=3, verbose=0, max_model_size=2_000_000)
+    table = result.table
+    assert len(table) == int(schedule["trials"].sum())  # every round of every bracket is a trial of its own
+    assert int(table["epochs"].sum()) == schedule.attrs["epochs"]
+    twelve = tuning.hyperband_schedule(12)
+    assert (twelve.attrs["trials"], twelve.attrs["epochs"]) == (22, 136)
+    assert twelve.groupby("bracket")["epochs"].max().eq(12).all()
+    assert tuning.hyperband_seconds(12, seconds_per_epoch=2.0, overhead_seconds=1.0) == 136 * 2.0 + 30 * 1.0
+    with pytest.raises(ValueError):
+        tuning.hyperband_schedule(0)
+
+
 def test_share_of_the_space_within_a_size_limit():
     share = tuning.share_within_size(20_000_000, 5, (128, 128), samples=3000)
     assert share == tuning.share_within_size(20_000_000, 5, (128, 128), samples=3000)  # seeded: the same every time

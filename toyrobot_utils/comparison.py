@@ -10,20 +10,21 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import pandas as pd
 
-from . import config, lineage
+from . import config, lineage, stats
 from .evaluation import evaluate
 from .files import atomic_write_text
 from .models import MODEL_TABLE
 from .training import load_record, run_paths, update_record
 
-# Runs of the series outside the write-up's numbered table: notebook 08's tuned network and notebook 09's fine-tuned
-# MobileNetV2 (their notebooks' default model names).
-SERIES_EXTRAS = ("tuned", "m9_mobilenet_v2_finetune")
-EXTRA_LABELS = {"tuned": "tuned (08)", "m9_mobilenet_v2_finetune": "9 fine-tuned"}
+# Runs of the series outside the write-up's numbered table: notebook 08's reference (the write-up's reported search
+# winner) and tuned network, and notebook 09's fine-tuned MobileNetV2 (their notebooks' default model names).
+SERIES_EXTRAS = ("writeup_tuned", "tuned", "m9_mobilenet_v2_finetune")
+EXTRA_LABELS = {"writeup_tuned": "write-up's tuned (08)", "tuned": "tuned (08)",
+                "m9_mobilenet_v2_finetune": "9 fine-tuned"}
 
 
 def predictions_path(name: str, models_dir: str | Path | None = None) -> Path:
@@ -124,6 +125,7 @@ def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | 
             "changes": spec.changes if spec else settings.get("changes", ""),
             "val_accuracy": record.get("best_val_accuracy"),
             "test_accuracy": record.get("test_accuracy"),
+            **_test_interval(record),
             "writeup_val_accuracy": spec.writeup_validation_accuracy if spec else None,
             "writeup_test_accuracy": spec.writeup_test_accuracy if spec else None,
             "best_epoch": record.get("best_epoch"),
@@ -189,7 +191,7 @@ def series_table(models_dir: str | Path | None = None, extra_names: Iterable[str
         label = EXTRA_LABELS.get(row["name"], row["name"]) if row["name"] in extra_names else str(row["model"])
         labels.append(f"{label} ({row['name']})" if label in labels else label)
     table.insert(0, "label", labels)
-    story = [str(n) for n in range(1, 9)] + [EXTRA_LABELS["tuned"]]
+    story = [str(n) for n in range(1, 9)] + [EXTRA_LABELS["writeup_tuned"], EXTRA_LABELS["tuned"]]
     table["_order"] = [story.index(label) if label in story else len(story) + i for i, label in enumerate(labels)]
     table = table.sort_values("_order", kind="stable").drop(columns="_order").set_index("label")
     for label, row in table.iterrows():
@@ -198,6 +200,39 @@ def series_table(models_dir: str | Path | None = None, extra_names: Iterable[str
             table.loc[label, f"test: {cls}"] = value
     table.attrs.update(missing=missing, other_photos=other_photos)
     return table
+
+
+def head_to_head(runs: Mapping[str, str], models_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs judged on the same test photos, side by side: ({label: run name} in, two tables out).
+
+    The first: per run its parameters, epochs, seconds per epoch, best validation accuracy and test accuracy with its
+    95 % Wilson interval (``test_low``/``test_high``, and ``test`` as text). The second: every pair's exact McNemar
+    test on the photos only one of the two got right (``stats.pairwise_mcnemar``), which says whether a difference
+    in test accuracy is real on these photos or noise. Reads the stored test predictions
+    (``save_test_results``); a run without them raises FileNotFoundError naming it."""
+    rows, correct = {}, {}
+    for label, name in runs.items():
+        record = load_record(name, models_dir)
+        predictions = load_test_predictions(name, models_dir)
+        right, total = int(predictions["correct"].sum()), len(predictions)
+        low, high = stats.wilson_interval(right, total)
+        rows[label] = {"name": name, "params": record.get("params_total"), "epochs_run": record.get("epochs_run"),
+                       "best_epoch": record.get("best_epoch"), "seconds_per_epoch": record.get("seconds_per_epoch"),
+                       "val_accuracy": record.get("best_val_accuracy"), "test_accuracy": right / total if total else None,
+                       "test_low": low, "test_high": high, "test": stats.accuracy_text(right, total)}
+        correct[label] = predictions.set_index("path")["correct"]
+    return pd.DataFrame.from_dict(rows, orient="index"), stats.pairwise_mcnemar(correct)
+
+
+def story_steps(predictions: Mapping[str, pd.DataFrame], alpha: float = stats.ALPHA) -> pd.DataFrame:
+    """Each model against the one before it in the story (the order of ``predictions``: {label: test predictions
+    on the same photos}), by the paired exact McNemar test: which steps changed test accuracy for real on these
+    photos and which are noise. One row per step; see ``stats.pairwise_mcnemar`` for the columns."""
+    labels = list(predictions)
+    correct = {label: predictions[label].set_index("path")["correct"] for label in labels}
+    steps = [stats.pairwise_mcnemar({a: correct[a], b: correct[b]}, alpha=alpha) for a, b in zip(labels, labels[1:])]
+    columns = ["model A", "model B", "accuracy A", "accuracy B", "only A right", "only B right", "p-value", "verdict"]
+    return pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(columns=columns)
 
 
 def focus_summary(cams: dict[str, pd.DataFrame], *, toy: float = 2.0, surroundings: float = 1.25,
@@ -237,15 +272,30 @@ def markdown_table(table: pd.DataFrame) -> str:
     def num(value, fmt, unit=""):
         return "–" if value is None or pd.isna(value) else f"{value:{fmt}}{unit}"
 
-    lines = ["| model | what changed | validation | test | write-up validation | write-up test | parameters | file "
+    def interval(row):
+        low, high = row.get("test_low"), row.get("test_high")
+        if low is None or high is None or pd.isna(low) or pd.isna(high):
+            return pct(row.get("test_accuracy"))
+        return f"{pct(row.get('test_accuracy'))} ({100 * low:.0f}–{100 * high:.0f})"
+
+    lines = ["| model | what changed | validation | test (95 % interval) | write-up validation | write-up test | parameters | file "
              "| training | CPU latency / photo |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, row in table.iterrows():
         lines.append(" | ".join([
             f"| {label}", str(row.get("changes", "")).replace("|", "/"), pct(row.get("val_accuracy")),
-            pct(row.get("test_accuracy")), pct(row.get("writeup_val_accuracy")), pct(row.get("writeup_test_accuracy")),
+            interval(row), pct(row.get("writeup_val_accuracy")), pct(row.get("writeup_test_accuracy")),
             num(row.get("params"), ",.0f"), num(row.get("file_mb"), ".1f", " MB"),
             num(row.get("train_seconds"), ".0f", " s"), num(row.get("latency_ms"), ".1f", " ms") + " |"]))
     return "\n".join(lines)
+
+
+def _test_interval(record: dict) -> dict:
+    """The 95 % Wilson interval of a record's test accuracy (``test_low``, ``test_high``) and its photo count."""
+    accuracy, total = record.get("test_accuracy"), record.get("test_images")
+    if accuracy is None or not total:
+        return {"test_images": total, "test_low": None, "test_high": None}
+    low, high = stats.wilson_interval(round(accuracy * total), total)
+    return {"test_images": int(total), "test_low": low, "test_high": high}
 
 
 def _gap(record: dict) -> float | None:

@@ -184,8 +184,72 @@ class RandomBrightnessScale(keras.layers.RandomBrightness):
         return self.backend.numpy.clip(low + (images_ - low) * scale, low, high)
 
 
+@keras.saving.register_keras_serializable(package="toyrobot_utils")
+class RandomGeometry(keras.layers.RandomRotation):
+    """The write-up's geometric augmentation in one resampling: rotation by up to ``rotation`` degrees either way,
+    shifts of up to ``shift`` (height, width) of the image, zoom by 1 ± ``zoom`` (height, width, independently, as
+    ImageDataGenerator's ``zoom_range``) and a horizontal flip half of the time, composed into one affine matrix per
+    image. Keras' RandomRotation, RandomTranslation, RandomZoom and RandomFlip in a row draw the same kinds of
+    transforms but resample the batch four times; on 2 CPU cores that cost more than a small network's training step
+    (benchmarks/RESULTS.md, "Augmentation"). One resampling is also sharper: no interpolation on top of
+    interpolation. Built on RandomRotation, whose affine resampling and tf.data support it reuses."""
+
+    def __init__(self, rotation=20.0, shift=(0.2, 0.2), zoom=(0.1, 0.1), flip=True, fill_mode="nearest",
+                 interpolation="bilinear", seed=None, **kwargs):
+        super().__init__(factor=float(rotation) / 360.0, fill_mode=fill_mode, interpolation=interpolation,
+                         seed=seed, **kwargs)
+        self.rotation, self.shift, self.zoom, self.flip = float(rotation), tuple(shift), tuple(zoom), bool(flip)
+
+    @staticmethod
+    def matrix(ops, angle, shift_y, shift_x, zoom_y, zoom_x, flip, height, width):
+        """Keras' 8-number projective transforms (output pixel -> input pixel), one row per image, for rotation
+        ``angle`` (degrees), shifts (pixels), zooms (factors) and ``flip`` (-1 flips, 1 does not): the four
+        layers' mappings composed, about the image centre."""
+        theta = angle * (math.pi / 180.0)
+        cos, sin = ops.numpy.cos(theta), ops.numpy.sin(theta)
+        a0, a1 = cos * zoom_x * flip, -sin * zoom_y
+        b0, b1 = sin * zoom_x * flip, cos * zoom_y
+        cx, cy = 0.5 * (ops.cast(width, angle.dtype) - 1.0), 0.5 * (ops.cast(height, angle.dtype) - 1.0)
+        a2 = cx - a0 * cx - a1 * cy - (cos * shift_x - sin * shift_y)
+        b2 = cy - b0 * cx - b1 * cy - (sin * shift_x + cos * shift_y)
+        zeros = ops.numpy.zeros_like(angle)
+        return ops.numpy.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=-1)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        ops = self.backend
+        images_ = data["images"] if isinstance(data, dict) else data
+        shape = ops.core.shape(images_)
+        batch, height, width = (shape[0], shape[1], shape[2]) if len(shape) == 4 else (1, shape[0], shape[1])
+        seed = seed if seed is not None else self._get_seed_generator(ops._backend)  # see RandomBrightnessScale
+
+        def uniform(low, high):
+            return ops.random.uniform(shape=(batch,), minval=low, maxval=high, seed=seed)
+
+        h, w = ops.cast(height, "float32"), ops.cast(width, "float32")
+        flip = ops.numpy.where(uniform(0.0, 1.0) < 0.5, -1.0, 1.0) if self.flip else ops.numpy.ones((batch,))
+        matrix = self.matrix(ops, uniform(-self.rotation, self.rotation),
+                             uniform(-self.shift[0], self.shift[0]) * h, uniform(-self.shift[1], self.shift[1]) * w,
+                             uniform(1.0 - self.zoom[0], 1.0 + self.zoom[0]),
+                             uniform(1.0 - self.zoom[1], 1.0 + self.zoom[1]), flip, height, width)
+        if len(shape) == 3:
+            matrix = ops.numpy.squeeze(matrix, axis=0)
+        return {"rotation_matrix": matrix, "image_height": height, "image_width": width, "batch_size": batch}
+
+    def transform_bounding_boxes(self, *args, **kwargs):
+        raise NotImplementedError("RandomGeometry augments images only")
+
+    def get_config(self):
+        config_ = super().get_config()
+        config_.pop("factor", None)
+        return {**config_, "rotation": self.rotation, "shift": list(self.shift), "zoom": list(self.zoom),
+                "flip": self.flip}
+
+
 def augmentation_block(seed=None) -> keras.Sequential:
-    """Random rotation ±20°, shifts 0.2, zoom 0.1, horizontal flip, brightness 0.5-1.5, "nearest" fill.
+    """Random rotation ±20°, shifts 0.2, zoom 0.1, horizontal flip (one resampling: ``RandomGeometry``), brightness
+    0.5-1.5, "nearest" fill.
 
     The write-up's ImageDataGenerator settings as Keras preprocessing layers. It works on float 0..255 images
     (apply it before the preprocessing), on single images or batches, and is the identity unless called with
@@ -200,13 +264,9 @@ def augmentation_block(seed=None) -> keras.Sequential:
     return keras.Sequential(
         [
             keras.Input(shape=(None, None, 3)),
-            keras.layers.RandomRotation(a["rotation_range"] / 360.0, fill_mode=fill, seed=layer_seed(0)),
-            keras.layers.RandomTranslation(
-                a["height_shift_range"], a["width_shift_range"], fill_mode=fill, seed=layer_seed(1)
-            ),
-            # zoom_range=0.1 zooms each axis independently by 0.9-1.1, as ImageDataGenerator does.
-            keras.layers.RandomZoom(a["zoom_range"], a["zoom_range"], fill_mode=fill, seed=layer_seed(2)),
-            keras.layers.RandomFlip("horizontal", seed=layer_seed(3)),
+            RandomGeometry(a["rotation_range"], (a["height_shift_range"], a["width_shift_range"]),
+                           (a["zoom_range"], a["zoom_range"]), flip=a["horizontal_flip"], fill_mode=fill,
+                           seed=layer_seed(0)),
             RandomBrightnessScale(a["brightness_range"], value_range=(0, 255), seed=layer_seed(4)),
         ],
         name="augmentation",

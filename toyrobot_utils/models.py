@@ -189,6 +189,51 @@ class ModelSpec:
         }
 
 
+def conv_net_flops(
+    num_classes: int = len(config.DEFAULT_CLASSES),
+    image_size: tuple[int, int] = config.IMAGE_SIZE,
+    *,
+    filters: Sequence[int] = (32, 32),
+    kernel_sizes: int | Sequence[int] = 3,
+    dense: int | Sequence[int] | None = 32,
+    **_ignored,
+) -> int:
+    """Floating-point operations of one forward pass of ``build_conv_net``'s network for one photo (a multiply-add
+    counts two), worked out from the arguments without building it. What a network costs per photo, so a search
+    can be given a compute budget instead of a parameter budget: a wide first layer at full resolution has few
+    parameters and costs the most (``count_flops`` counts the same on a built network)."""
+    filters = tuple(int(f) for f in filters)
+    kernels = _as_tuple(kernel_sizes, len(filters), "kernel_sizes")
+    height, width = (int(s) for s in image_size)
+    channels, total = CHANNELS, 0
+    for f, k in zip(filters, kernels):  # 'same' convolution, then a 2x2 max-pool
+        total += 2 * height * width * k * k * channels * f
+        channels, height, width = f, height // 2, width // 2
+    inputs = height * width * channels
+    dense_units = () if dense is None else ((int(dense),) if isinstance(dense, int) else tuple(int(d) for d in dense))
+    for units in (*dense_units, num_classes):
+        total += 2 * inputs * units
+        inputs = units
+    return int(total)
+
+
+def count_flops(model: keras.Model) -> int:
+    """Forward-pass floating-point operations per photo of a built network's Conv2D and Dense layers (a multiply-add
+    counts two; pooling, activations and biases are left out, as they are a rounding error next to these)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += count_flops(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, height, width, out_channels = layer.output.shape
+            in_channels = layer.input.shape[-1]
+            k_h, k_w = layer.kernel_size
+            total += 2 * int(height) * int(width) * k_h * k_w * int(in_channels) * int(out_channels) // layer.groups
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * int(layer.input.shape[-1]) * int(layer.units)
+    return int(total)
+
+
 _BASE = dict(filters=(32, 32), kernel_sizes=3, dense=32)
 _DROPOUT = dict(_BASE, dropout=0.5, placement="write-up")
 
@@ -270,6 +315,10 @@ TUNER_SEARCH_SPACE = {
     "Optimizer": dict(values=["adam", "rmsprop"]),
 }
 TUNER_DROPOUT_RATE = 0.5
+# The network the write-up reports as its search's winner (its tuning section): trained in notebook 08 the same way
+# as our search's winner, as the reference that tells whether our search found something better.
+WRITEUP_TUNED = {"Input_Conv_Filters": 96, "n_Conv_Layers": 2, "Conv_0_Filters": 64, "Conv_1_Filters": 64,
+                 "n_Dense_Layers": 1, "Dense_0_Neurons": 160, "Dropout": True, "Optimizer": "adam"}
 
 
 def _conv_net_kwargs_from_values(values: Mapping[str, Any]) -> dict:
@@ -302,6 +351,11 @@ class ToyHyperModel(keras_tuner.HyperModel):
         super().__init__(name=name, tunable=True)
         self.num_classes = num_classes
         self.image_size = tuple(image_size)
+
+    def flops(self, values: Mapping[str, Any]) -> int:
+        """Forward-pass operations per photo of the network these values describe (``conv_net_flops``), without
+        building it: what a search's compute budget (``tuning.build_tuner(max_flops=...)``) is measured in."""
+        return conv_net_flops(self.num_classes, self.image_size, **_conv_net_kwargs_from_values(values))
 
     def param_count(self, values: Mapping[str, Any]) -> int:
         """Parameters of the network these hyper-parameter values describe, worked out without building it (so a
@@ -588,6 +642,7 @@ __all__ = [
     "MODEL_TABLE",
     "ModelSpec",
     "TUNER_SEARCH_SPACE",
+    "WRITEUP_TUNED",
     "ToyHyperModel",
     "WeightsNotAvailableError",
     "build_baseline",
@@ -598,6 +653,8 @@ __all__ = [
     "build_transfer",
     "build_tuner_model",
     "compile_model",
+    "conv_net_flops",
+    "count_flops",
     "count_params",
     "find_base",
     "infer_preprocessing",

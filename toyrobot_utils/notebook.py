@@ -30,6 +30,7 @@ def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True) ->
     """Create the output folders, seed Python/NumPy/TensorFlow, train on every GPU when there are several
     (``devices.use_all_gpus``), and print the versions and devices this run used."""
     _inline_figures()
+    _quiet_library_logs()
     folders = Folders(project_path(data_dir), project_path(models_dir), project_path(figures_dir))
     folders.models.mkdir(parents=True, exist_ok=True)
     folders.figures.mkdir(parents=True, exist_ok=True)
@@ -40,6 +41,13 @@ def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True) ->
               f"{devices.describe(strategy)}")
         print(f"data: {_show(folders.data)}  models: {_show(folders.models)}  figures: {_show(folders.figures)}")
     return folders
+
+
+def _quiet_library_logs() -> None:
+    """TensorFlow's Python logger warns about retracing when a notebook trains several networks in a row (06, 10)
+    and about other internals a reader cannot act on; the notebooks report what matters themselves. Errors still
+    show. (The C++ start-up notices go to the kernel's stderr before this runs; run-series strips those.)"""
+    tf.get_logger().setLevel("ERROR")
 
 
 def _show(path: Path) -> str:

@@ -182,13 +182,34 @@ class _StopWhenStalled(keras.callbacks.Callback):
         self.patience = int(patience)
 
     def on_epoch_end(self, epoch, logs=None):
-        rows = [r for r in self.state["rows"] if MONITOR in r]
-        if not rows:
-            return
-        best = max(range(len(rows)), key=lambda i: (rows[i][MONITOR], -i))  # the first epoch of the best score
-        if rows[-1]["epoch"] - rows[best]["epoch"] >= self.patience:
+        rows = self.state["rows"]
+        if stalled(rows, self.patience):
             self.model.stop_training = True
             self.state["stopped_early_at"] = rows[-1]["epoch"]
+
+
+def stalled(rows, patience: int) -> bool:
+    """True when the last of these history rows (dicts with ``epoch`` and ``val_accuracy``) comes ``patience`` or
+    more epochs after the first epoch of the best validation accuracy: the early-stopping rule of ``fit``."""
+    rows = [r for r in rows if MONITOR in r]
+    if not rows:
+        return False
+    best = max(range(len(rows)), key=lambda i: (rows[i][MONITOR], -i))  # the first epoch of the best score
+    return rows[-1]["epoch"] - rows[best]["epoch"] >= int(patience)
+
+
+def replay_patience(history: pd.DataFrame, patience: int | None) -> dict:
+    """What early stopping with ``patience`` would have done to a run trained without it (its history table): the
+    epoch it stops after, the best epoch and validation accuracy it keeps, and the epochs it saves. How the series
+    chose its default patience from full-length runs (benchmarks/early_stopping.py)."""
+    rows = history.sort_values("epoch").to_dict("records")
+    stop = len(rows)
+    if patience:
+        stop = next((k + 1 for k in range(len(rows)) if stalled(rows[:k + 1], patience)), len(rows))
+    kept = rows[:stop]
+    best = max(range(len(kept)), key=lambda i: (kept[i][MONITOR], -i))
+    return {"patience": patience, "stopped_after": int(kept[-1]["epoch"]), "best_epoch": int(kept[best]["epoch"]),
+            "best_val_accuracy": float(kept[best][MONITOR]), "epochs_saved": len(rows) - stop}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -587,6 +608,8 @@ def list_runs(models_dir: str | Path | None = None) -> pd.DataFrame:
 
 
 __all__ = [
+    "replay_patience",
+    "stalled",
     "ARCHIVE_DIR",
     "AtomicModelCheckpoint",
     "archive_run",

@@ -19,8 +19,9 @@ from __future__ import annotations
 import sys
 
 from .plots import plot_search
-from .tuning_budget import (BUDGET_SECONDS, NOTEBOOK_MAX_MODEL_SIZE, NOTEBOOK_PILOT, NOTEBOOK_SEARCH, Budget,
-                            plan_budget, share_within_size)
+from .tuning_budget import (BUDGET_SECONDS, HAND_BUILT, NOTEBOOK_MAX_MODEL_SIZE, NOTEBOOK_SEARCH, Budget,
+                            default_max_flops, default_max_params,
+                            hyperband_schedule, hyperband_seconds, plan_budget, share_within, share_within_size)
 from .tuning_cli import cli
 from .tuning_results import (BASE_COLUMNS, MAIN_HYPERPARAMETERS, OBJECTIVE, PROJECT_NAME, SETTINGS_FILE,
                              TIMING_COLUMNS, TIMING_FILE, active_values, best_hyperparameters, format_seconds,
@@ -41,7 +42,9 @@ __all__ = [
     "ENV_TUNER_ID",
     "MAIN_HYPERPARAMETERS",
     "NOTEBOOK_MAX_MODEL_SIZE",
-    "NOTEBOOK_PILOT",
+    "HAND_BUILT",
+    "default_max_flops",
+    "default_max_params",
     "NOTEBOOK_SEARCH",
     "OBJECTIVE",
     "PROJECT_NAME",
@@ -65,7 +68,10 @@ __all__ = [
     "is_worker",
     "limit_oracle_wait",
     "pilot_search",
+    "hyperband_schedule",
+    "hyperband_seconds",
     "plan_budget",
+    "share_within",
     "plot_search",
     "project_dir",
     "run_search",

@@ -4,6 +4,7 @@ fit in it from measured trial timings (``tuning_search.pilot_search`` measures t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,27 +13,35 @@ import pandas as pd
 from . import config, models
 from .tuning_results import format_seconds
 
-BUDGET_SECONDS = 15 * 60  # what the notebook series can afford on 2 CPU cores
-# Notebook 07's default search, sized to BUDGET_SECONDS from NOTEBOOK_PILOT: the timing files of the notebook's first
-# full run (8 random trials x 4 epochs, 128 px, batch 32, no augmentation, max_model_size 20 M, 2 free CPU cores;
-# 20.1 minutes). Random search draws small and large networks alike, so the *mean* over the trials is what a search
-# pays per epoch on average: plan_budget(36.7, overhead_seconds=3.9, epochs=4) fits 6 trials in 15 min (15.1).
-# (An earlier pilot on a shared machine, scaled by its CPU share, had estimated 24.5 s per epoch: 8 trials.)
+BUDGET_SECONDS = 15 * 60  # what the notebook series can afford on 2 CPU cores (search + training the winner)
 NOTEBOOK_MAX_MODEL_SIZE = 20_000_000  # parameters: 320 MB for weights, gradients and Adam's two moments
-NOTEBOOK_PILOT = {
-    "machine": "2 CPU cores",
-    "data": "the built-in data set: 500 training and 150 validation photos",
-    "image_size": 128,
-    "batch_size": 32,
-    "max_model_size": NOTEBOOK_MAX_MODEL_SIZE,
-    "trials": 8,
-    "epochs": 4,
-    "seconds_per_epoch": 36.7,  # wall clock, mean over all 32 epochs of the 8 trials
-    "min_seconds_per_epoch": 10.0,  # the fastest trial's mean (32 filters in the first layer, two conv layers)
-    "max_seconds_per_epoch": 82.4,  # the slowest (256 filters in the first layer, four conv layers)
-    "overhead_seconds": 3.9,  # per training: building and tracing the network, outside the epochs
-}
-NOTEBOOK_SEARCH = {"max_trials": 6, "executions_per_trial": 1, "epochs": 4}
+# Notebook 07's default search: Hyperband over the write-up's space, on equal footing with notebook 06's hand-built
+# networks: no drawn network may cost more operations per photo (``default_max_flops``) or have more parameters
+# (``default_max_params``) than the costliest and the largest of them, so a trial's epoch costs about what theirs
+# do and the search cannot win by memorising with one huge dense layer. Hyperband spends the epochs:
+# ``hyperband_schedule(9)`` draws 17 networks and trains 75 epochs. An earlier default, random search of 6 networks x
+# 4 epochs capped at 20 M parameters, scored 21-45 % (chance is 20 %) and picked a 1.1 M-parameter network that cost
+# 10x the baseline per epoch and tested below the hand-built ones; a Hyperband search of 12 epochs with the compute
+# cap alone picked shallow networks with ~1 M parameters (two convolutional layers) that learn fast and test no
+# better (80 %).
+NOTEBOOK_SEARCH = {"algorithm": "hyperband", "epochs": 9, "hyperband_factor": 3, "executions_per_trial": 1}
+HAND_BUILT = (5, 6, 7, 8)  # notebook 06's networks, the ones the tuned network must beat
+
+
+def default_max_flops(num_classes: int = len(config.DEFAULT_CLASSES),
+                      image_size: tuple[int, int] = config.IMAGE_SIZE) -> int:
+    """The search's compute budget per photo: what the costliest hand-built network of notebook 06 costs at this
+    image size (``models.conv_net_flops``), so the tuned network competes with them on equal compute."""
+    return max(models.conv_net_flops(num_classes, tuple(image_size), **models.MODEL_TABLE[n].kwargs)
+               for n in HAND_BUILT)
+
+
+def default_max_params(num_classes: int = len(config.DEFAULT_CLASSES),
+                       image_size: tuple[int, int] = config.IMAGE_SIZE) -> int:
+    """The search's size limit: as many parameters as the largest hand-built network of notebook 06 has at this
+    image size and class count."""
+    return max(models.count_params(models.build_experiment(n, num_classes, tuple(image_size)))["total"]
+               for n in HAND_BUILT)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -133,8 +142,21 @@ def share_within_size(max_model_size: int, num_classes: int = len(config.DEFAULT
                       seed: int = 0) -> float:
     """The share of the search space's networks (drawn as random search draws them: each active value uniformly)
     that have at most ``max_model_size`` parameters; a seeded Monte Carlo estimate, so the same every time."""
+    return share_within(max_model_size, num_classes, image_size, samples=samples, seed=seed, measure="params")
+
+
+def share_within(limit: int, num_classes: int = len(config.DEFAULT_CLASSES),
+                 image_size: tuple[int, int] = config.IMAGE_SIZE, *, measure: str = "flops", samples: int = 20_000,
+                 seed: int = 0, max_params: int | None = None) -> float:
+    """The share of the search space's networks (drawn as random search draws them) whose ``measure`` — "flops"
+    (operations per photo, ``ToyHyperModel.flops``) or "params" — is at most ``limit``: how much of the space a
+    budget leaves to the search; with ``max_params`` too, the share within both limits. A seeded Monte Carlo
+    estimate, the same every time."""
     space = models.TUNER_SEARCH_SPACE
     counter = models.ToyHyperModel(num_classes, tuple(image_size))
+    if measure not in ("flops", "params"):
+        raise ValueError(f"measure must be 'flops' or 'params', got {measure!r}")
+    count = counter.flops if measure == "flops" else counter.param_count
     rng = np.random.default_rng(seed)
     samples = int(samples)
 
@@ -151,16 +173,61 @@ def share_within_size(max_model_size: int, num_classes: int = len(config.DEFAULT
         values = {"Input_Conv_Filters": first[k][0], "n_Conv_Layers": convs[k][0], "n_Dense_Layers": denses[k][0]}
         values.update({f"Conv_{i}_Filters": conv_filters[k][i] for i in range(convs[k][0])})
         values.update({f"Dense_{j}_Neurons": dense_units[k][j] for j in range(denses[k][0])})
-        fits += counter.param_count(values) <= max_model_size
+        fits += count(values) <= limit and (max_params is None or counter.param_count(values) <= max_params)
     return fits / int(samples)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Hyperband: what a search of max_epochs costs
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def hyperband_schedule(max_epochs: int, factor: int = 3) -> pd.DataFrame:
+    """Keras Tuner's Hyperband plan for one iteration, worked out with its own rules: per bracket and round, how many
+    trials train and up to which epoch. A bracket starts many networks on a few epochs and carries the best
+    ``1/factor`` on to ``factor`` times as many (continuing from their weights); the last bracket trains a few
+    networks for ``max_epochs`` straight away, in case the early epochs mislead. ``new_epochs`` is what a round
+    trains (promoted trials start where they stopped); ``attrs``: ``trials`` (networks drawn), ``epochs`` (total)."""
+    max_epochs, factor = int(max_epochs), int(factor)
+    if max_epochs < 1 or factor < 2:
+        raise ValueError(f"max_epochs must be >= 1 and factor >= 2, got {max_epochs} and {factor}")
+    brackets, epochs = 0, float(max_epochs)
+    while epochs >= 1:  # Keras Tuner's min_epochs is 1
+        epochs, brackets = epochs / factor, brackets + 1
+    end_size = math.ceil(1 + math.log(max_epochs, factor))
+    rows = []
+    for bracket in reversed(range(brackets)):
+        reached = 0
+        for round_ in range(bracket + 1):
+            trials = math.ceil(end_size / (bracket + 1) * factor ** (bracket - round_))
+            until = math.ceil(max_epochs / factor ** (bracket - round_))
+            rows.append({"bracket": bracket, "round": round_, "trials": trials, "epochs": until,
+                         "new_epochs": trials * (until - reached)})
+            reached = until
+    table = pd.DataFrame(rows)
+    table.attrs.update(trials=int(table.loc[table["round"] == 0, "trials"].sum()), epochs=int(table["new_epochs"].sum()))
+    return table
+
+
+def hyperband_seconds(max_epochs: int, factor: int = 3, *, seconds_per_epoch: float,
+                      overhead_seconds: float = 0.0) -> float:
+    """Estimated wall-clock seconds of one Hyperband iteration: its epochs at ``seconds_per_epoch`` plus
+    ``overhead_seconds`` for every training (each round of each trial builds and traces its network again)."""
+    schedule = hyperband_schedule(max_epochs, factor)
+    return schedule.attrs["epochs"] * float(seconds_per_epoch) + int(schedule["trials"].sum()) * float(overhead_seconds)
 
 
 __all__ = [
     "BUDGET_SECONDS",
     "Budget",
     "NOTEBOOK_MAX_MODEL_SIZE",
-    "NOTEBOOK_PILOT",
     "NOTEBOOK_SEARCH",
+    "HAND_BUILT",
+    "default_max_flops",
+    "default_max_params",
+    "hyperband_schedule",
+    "hyperband_seconds",
     "plan_budget",
+    "share_within",
     "share_within_size",
 ]

@@ -58,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     add("--batch-size", type=int, default=config.BATCH_SIZE, help="default %(default)s")
     add("--augment", action="store_true", help="augment training images (the write-up's tuning code did not)")
     add("--seed", type=int, default=config.SEED, help="default %(default)s")
-    add("--max-model-size", type=int, default=None, help="fail draws with more parameters than this")
+    add("--max-model-size", type=int, default=None, help="draw again instead of networks with more parameters")
+    add("--max-flops", type=int, default=None,
+        help="compute budget: draw again instead of networks that cost more operations per photo")
+    add("--hyperband-factor", type=int, default=3, help="Hyperband's halving factor; default %(default)s")
     add("--no-checkpoints", action="store_true", help="delete each trial's weights after it (saves disk)")
     add("--overwrite", action="store_true", help="delete the project and start over (not allowed on a worker)")
     add("--tuner-id", default=os.environ.get(ENV_TUNER_ID),
@@ -121,6 +124,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     settings = dict(directory=args.directory, project_name=args.project_name, algorithm=args.algorithm,
                     max_trials=args.max_trials, executions_per_trial=args.executions_per_trial, epochs=args.epochs,
                     seed=args.seed, overwrite=args.overwrite, max_model_size=args.max_model_size,
+                    max_flops=args.max_flops, hyperband_factor=args.hyperband_factor,
                     keep_checkpoints=not args.no_checkpoints)
     address = f"{args.oracle_ip}:{args.oracle_port}"
     with environment(env):

@@ -21,6 +21,7 @@ import shutil
 import socket
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -179,6 +180,7 @@ def build_tuner(
     seed: int = config.SEED,
     overwrite: bool = False,
     max_model_size: int | None = None,
+    max_flops: int | None = None,
     max_consecutive_failed_trials: int = 3,
     keep_checkpoints: bool = True,
     hypermodel: keras_tuner.HyperModel | None = None,
@@ -197,7 +199,9 @@ def build_tuner(
     with Adam's state. With a hypermodel that can count its parameters from the values (``ToyHyperModel``) the
     oracle draws again instead of proposing such a network, so no trial is spent on it (Keras Tuner alone would
     fail the trial, count it towards ``max_trials``, and stop the search after ``max_consecutive_failed_trials``
-    failures in a row); Keras Tuner's own check stays as a backstop.
+    failures in a row); Keras Tuner's own check stays as a backstop. ``max_flops`` is the search's compute budget
+    per photo (forward-pass operations, ``ToyHyperModel.flops``): draws that cost more are drawn again the same
+    way, so a trial's time is bounded by what it computes rather than by how many weights it has.
     ``keep_checkpoints=False`` deletes each trial's weights after it ends (``get_best_models`` then cannot load
     them; rebuild with ``models.build_from_hyperparameters`` instead). Random search only: Hyperband continues
     trials from their weights. ``oracle_timeout``: on a worker, the seconds to wait for the chief per request
@@ -229,18 +233,31 @@ def build_tuner(
         keep_checkpoints=keep_checkpoints,
         log_trials=log_trials,
     )
+    if max_flops and not callable(getattr(hypermodel, "flops", None)):
+        raise ValueError(f"max_flops needs a hypermodel that counts its operations ({type(hypermodel).__name__} "
+                         "has no flops(values) method)")
     if algorithm == "hyperband":
         tuner = TimedHyperband(max_epochs=int(epochs), factor=hyperband_factor, **common)
     else:
         tuner = TimedRandomSearch(max_trials=int(max_trials), **common)
-    if max_model_size and callable(getattr(hypermodel, "param_count", None)):
-        _redraw_oversized(tuner.oracle, lambda values: hypermodel.param_count(values) <= int(max_model_size))
+    _limit_draws(tuner.oracle, hypermodel, max_model_size, max_flops)
     if oracle_timeout is not None and is_worker():
         limit_oracle_wait(tuner.oracle, oracle_timeout)
     return tuner
 
 
-def _redraw_oversized(oracle, fits, attempts: int = 1000) -> None:
+def _limit_draws(oracle, hypermodel, max_model_size: int | None, max_flops: int | None) -> None:
+    """Keep draws over the parameter cap (when the hypermodel can count them) or the compute budget out."""
+    limits = []
+    if max_model_size and callable(getattr(hypermodel, "param_count", None)):
+        limits.append(lambda values: hypermodel.param_count(values) <= int(max_model_size))
+    if max_flops:
+        limits.append(lambda values: hypermodel.flops(values) <= int(max_flops))
+    if limits:
+        _redraw_oversized(oracle, lambda values: all(fits(values) for fits in limits))
+
+
+def _redraw_oversized(oracle, fits, attempts: int = 20_000) -> None:
     """Make ``oracle`` draw random values again until ``fits(values)``: both RandomSearch's and Hyperband's oracles
     draw through ``_random_values``. Redrawing is deterministic (the oracle's seed state advances with each draw)
     and skips nothing the search would otherwise have trained. A worker's oracle is the chief's, over the
@@ -284,9 +301,13 @@ def search(tuner, train, val, *, epochs: int = WRITEUP_SEARCH["epochs"], callbac
     """``tuner.search`` on SplitData (or tf.data datasets of images and one-hot labels): trains the trials still
     missing and returns the trial ids this call trained. ``callbacks`` are copied for every execution."""
     before = len(getattr(tuner, "trials_run", []))
-    tuner.search(dataset_of(train), validation_data=dataset_of(val), epochs=int(epochs),
-                 callbacks=list(callbacks or []), verbose=verbose,
-                 shuffle=False)  # shuffling is the data pipeline's (seeded) business, as in training.fit
+    with warnings.catch_warnings():
+        # Hyperband continues a promoted trial from its weights with a fresh optimizer, as Keras Tuner intends; Keras
+        # would say so for every promoted trial.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        tuner.search(dataset_of(train), validation_data=dataset_of(val), epochs=int(epochs),
+                     callbacks=list(callbacks or []), verbose=verbose,
+                     shuffle=False)  # shuffling is the data pipeline's (seeded) business, as in training.fit
     return list(getattr(tuner, "trials_run", [])[before:])
 
 
@@ -327,6 +348,8 @@ def run_search(
     seed: int = config.SEED,
     overwrite: bool = False,
     max_model_size: int | None = None,
+    max_flops: int | None = None,
+    hyperband_factor: int = 3,
     keep_checkpoints: bool = True,
     hypermodel: keras_tuner.HyperModel | None = None,
     callbacks=None,
@@ -365,10 +388,12 @@ def run_search(
     tuner = build_tuner(
         directory, project_name, algorithm=algorithm, num_classes=num_classes, image_size=tuple(image_size),
         max_trials=max_trials, executions_per_trial=executions_per_trial, epochs=epochs, seed=seed,
-        overwrite=overwrite, max_model_size=max_model_size, keep_checkpoints=keep_checkpoints,
-        hypermodel=hypermodel, log_trials=log_trials, oracle_timeout=oracle_timeout,
+        overwrite=overwrite, max_model_size=max_model_size, max_flops=max_flops, keep_checkpoints=keep_checkpoints,
+        hyperband_factor=hyperband_factor, hypermodel=hypermodel, log_trials=log_trials, oracle_timeout=oracle_timeout,
     )
     settings = {"algorithm": algorithm, "epochs": int(epochs), "executions_per_trial": int(executions_per_trial),
+                "max_flops": int(max_flops) if max_flops else None,
+                "hyperband_factor": int(hyperband_factor) if algorithm == "hyperband" else None,
                 "image_size": list(image_size), "class_names": class_names,
                 "photos": None if photos == lineage.UNKNOWN else photos}
     if not isinstance(data, Mapping):  # known only when the pipeline is built here
@@ -409,7 +434,7 @@ def _set_aside_search_of_other_photos(directory: Path, project_name: str, photos
 
 
 def pilot_search(train, val, *, sample_trials: int = 3, epochs: int = 2, image_size: tuple[int, int] | None = None,
-                 seed: int = config.SEED + 1, max_model_size: int | None = None,
+                 seed: int = config.SEED + 1, max_model_size: int | None = None, max_flops: int | None = None,
                  directory: str | Path | None = None, verbose=0) -> pd.DataFrame:
     """Time a few random trials (``sample_trials`` x ``epochs``, 1 execution) on the real data and return their
     ``trials_summary`` table, for ``plan_budget``. Runs in a temporary folder (deleted afterwards unless
@@ -425,7 +450,8 @@ def pilot_search(train, val, *, sample_trials: int = 3, epochs: int = 2, image_s
         with environment({ENV_TUNER_ID: None, ENV_ORACLE_IP: None, ENV_ORACLE_PORT: None}):
             tuner = build_tuner(folder, "pilot", num_classes=num_classes, image_size=image_size,
                                 max_trials=sample_trials, executions_per_trial=1, epochs=epochs, seed=seed,
-                                overwrite=True, max_model_size=max_model_size, keep_checkpoints=False)
+                                overwrite=True, max_model_size=max_model_size, max_flops=max_flops,
+                                keep_checkpoints=False)
             check_settings(Path(tuner.project_dir), {"epochs": int(epochs), "executions_per_trial": 1,
                                                       "image_size": list(image_size), "class_names": class_names})
             search(tuner, train, val, epochs=epochs, verbose=verbose)

@@ -1,0 +1,88 @@
+"""What early stopping would cost: replay each full-length run of a models folder with several patiences.
+
+The series' default `patience` (notebooks 02-06, 08) was chosen from this table, made from a full run of the series
+trained without early stopping (`benchmarks/series_wall_time.py --run --keep DIR -p patience None` keeps one):
+for every run, where early stopping would have stopped, the best validation accuracy it would still have kept
+(against the run's own best over all its epochs) and the epochs, and seconds, it would have saved.
+
+    python benchmarks/early_stopping.py --models-dir build/fullrun/models
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # benchmarks/report.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pandas as pd  # noqa: E402
+from report import markdown_table, write_section  # noqa: E402
+
+from toyrobot_utils import training  # noqa: E402
+
+PATIENCES = (5, 10, 15, 20)
+
+
+def replay_table(models_dir: Path, patiences=PATIENCES) -> pd.DataFrame:
+    """One row per run trained without early stopping: its best epoch and validation accuracy, and per patience the
+    best validation accuracy early stopping keeps (``p<k> val``) and the epochs it saves (``p<k> saved``)."""
+    rows = []
+    for record_path in sorted(Path(models_dir).glob("*.json")):
+        name = record_path.stem
+        try:
+            record = training.load_record(name, models_dir)
+            history = training.load_history(name, models_dir)
+        except (FileNotFoundError, ValueError, KeyError):
+            continue
+        if record.get("patience") or history.empty or "val_accuracy" not in history:
+            continue  # stopped early itself: its later epochs are unknown
+        full = training.replay_patience(history, None)
+        row = {"run": name, "epochs": len(history), "best epoch": full["best_epoch"],
+               "best val": full["best_val_accuracy"], "s/epoch": record.get("seconds_per_epoch")}
+        for patience in patiences:
+            replay = training.replay_patience(history, patience)
+            row[f"p{patience} val"] = replay["best_val_accuracy"]
+            row[f"p{patience} saved"] = replay["epochs_saved"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame, patiences=PATIENCES) -> pd.DataFrame:
+    """Per patience: runs whose kept best validation accuracy is lower than their full-length best, by how much on
+    average and at most, and the share of epochs and of training seconds saved over all runs."""
+    rows = []
+    seconds = (table["epochs"] * table["s/epoch"]).sum()
+    for p in patiences:
+        loss = table["best val"] - table[f"p{p} val"]
+        saved_seconds = (table[f"p{p} saved"] * table["s/epoch"]).sum()
+        rows.append({"patience": p, "runs that lose accuracy": int((loss > 1e-9).sum()), "of runs": len(table),
+                     "mean loss (points)": 100 * loss.mean(), "largest loss (points)": 100 * loss.max(),
+                     "epochs saved": f"{table[f'p{p} saved'].sum() / table['epochs'].sum():.0%}",
+                     "training time saved": f"{saved_seconds / seconds:.0%}" if seconds else "–"})
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models-dir", type=Path, required=True, help="a models folder of runs without patience")
+    parser.add_argument("--results", type=Path, help="RESULTS.md to write (default benchmarks/RESULTS.md)")
+    args = parser.parse_args(argv)
+    table = replay_table(args.models_dir)
+    if table.empty:
+        print(f"error: no run trained without early stopping in {args.models_dir}", file=sys.stderr)
+        return 2
+    body = ("Per run (validation accuracy of the best epoch kept; *saved*: epochs not trained):\n\n"
+            + markdown_table(table) + "\n\nPer patience, over all runs:\n\n"
+            + markdown_table(summary(table), digits=1) + "\n")
+    print(body)
+    kwargs = {"results": args.results} if args.results else {}
+    command = "python benchmarks/early_stopping.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_section("early_stopping", "Early stopping: what each patience would have cost a full-length run", body,
+                  command=command, **kwargs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
