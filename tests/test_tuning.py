@@ -401,3 +401,15 @@ def test_chief_and_two_workers_share_one_search(tmp_path):
     assert "search finished: 4 trials" in chief_log.read_text()
     assert not list(directory.rglob("checkpoint*"))  # --no-checkpoints: no trial weights left on the shared disk
     assert tuning.best_hyperparameters(directory)["Input_Conv_Filters"] % 32 == 0
+
+
+def test_default_limits_are_the_hand_built_networks():
+    """The notebook's search may cost what notebook 06's costliest network costs per photo and be as large as its
+    largest one; together the limits leave a small, non-empty corner of the write-up's space."""
+    flops, params = tuning.default_max_flops(5, (128, 128)), tuning.default_max_params(5, (128, 128))
+    assert flops == models.conv_net_flops(5, (128, 128), **models.MODEL_TABLE[7].kwargs)
+    assert params == max(models.count_params(models.build_experiment(n, 5, (128, 128)))["total"]
+                         for n in tuning.HAND_BUILT)
+    both = tuning.share_within(flops, 5, (128, 128), samples=5000, max_params=params)
+    assert 0 < both < tuning.share_within(flops, 5, (128, 128), samples=5000)
+    assert tuning.NOTEBOOK_SEARCH["algorithm"] == "hyperband"
