@@ -72,7 +72,7 @@ def test_quick_tour_runs_into_its_own_folder_and_leaves_the_committed_notebooks_
     assert (tmp_path / "quick" / "data" / "training").is_dir()
     assert {p.name: p.read_bytes() for p in series.series_notebooks()} == committed
     assert "[run-series] 1/1 01_data.ipynb" in capsys.readouterr().out
-    assert series.quick_parameters(series.series_notebooks()[6])["max_trials"] == 2  # 07's tiny search
+    assert series.quick_parameters(series.series_notebooks()[6])["epochs"] == 2  # 07's tiny Hyperband search
 
 
 def test_tensorflow_start_up_notices_are_stripped_and_everything_else_kept(tmp_path):
