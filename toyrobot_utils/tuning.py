@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 
 from .plots import plot_search
-from .tuning_budget import (BUDGET_SECONDS, HAND_BUILT, NOTEBOOK_MAX_MODEL_SIZE, NOTEBOOK_SEARCH, Budget,
+from .tuning_budget import (BUDGET_SECONDS, HAND_BUILT, NOTEBOOK_SEARCH, Budget,
                             default_max_flops, default_max_params,
                             hyperband_schedule, hyperband_seconds, plan_budget, share_within, share_within_size)
 from .tuning_cli import cli
@@ -41,7 +41,6 @@ __all__ = [
     "ENV_ORACLE_PORT",
     "ENV_TUNER_ID",
     "MAIN_HYPERPARAMETERS",
-    "NOTEBOOK_MAX_MODEL_SIZE",
     "HAND_BUILT",
     "default_max_flops",
     "default_max_params",

@@ -16,7 +16,6 @@ from . import config, models
 from .tuning_results import format_seconds
 
 BUDGET_SECONDS = 15 * 60  # what the notebook series can afford on 2 CPU cores (search + training the winner)
-NOTEBOOK_MAX_MODEL_SIZE = 20_000_000  # parameters: 320 MB for weights, gradients and Adam's two moments
 # Notebook 07's default search: Hyperband over the write-up's space, on equal footing with notebook 06's hand-built
 # networks: no drawn network may cost more operations per photo (``default_max_flops``) or have more parameters
 # (``default_max_params``) than the costliest and the largest of them, so a trial's epoch costs about what theirs
@@ -222,7 +221,6 @@ def hyperband_seconds(max_epochs: int, factor: int = 3, *, seconds_per_epoch: fl
 __all__ = [
     "BUDGET_SECONDS",
     "Budget",
-    "NOTEBOOK_MAX_MODEL_SIZE",
     "NOTEBOOK_SEARCH",
     "HAND_BUILT",
     "default_max_flops",
