@@ -25,7 +25,7 @@ LAYERS = [
     ("networks", {"models", "keras_graph"}),
     ("training", {"training"}),
     ("evaluation and Grad-CAM", {"evaluation", "gradcam"}),
-    ("plots and reports", {"plots", "comparison", "transfer", "tuning_results", "tuning_budget"}),
+    ("plots and reports", {"plots", "comparison", "transfer", "tuning_results", "tuning_budget", "bias"}),
     ("commands and notebook helpers", {"tuning", "tuning_search", "tuning_cli", "notebook", "series", "robot",
                                        "sorting", "lite", "export", "__main__", "__init__"}),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -177,6 +178,31 @@ def test_background_bias_knob(tmp_path):
                 for i in range(12)]
     assert set(backgrounds(1.0)) == {"wood_floor"}
     assert len(set(backgrounds(0.0))) >= 3
+
+
+@pytest.mark.parametrize("cls, index, other", [("duplos", 1, "wood_floor"), ("cars", 0, "white_table"),
+                                                ("bananagrams", 1, "tiles")])
+def test_background_override_redraws_only_the_background(cls, index, other):
+    """The same photo on another surface (bias.background_swap): same mask, same toy pixels, other background."""
+    knobs = dd.Knobs()
+    image, mask, info = dd.render(cls, "test", index, 3, knobs, 0.4)
+    assert info["background"] != other
+    swapped, swapped_mask, swapped_info = dd.render(cls, "test", index, 3, knobs, 0.4, background=other)
+    assert np.array_equal(swapped_mask, mask)
+    assert swapped_info == {**info, "background": other}  # every later draw (quality, clutter, ...) unchanged
+    diff = np.abs(image.astype(int) - swapped.astype(int)).mean(axis=-1)
+    toy = cv2.erode(mask, np.ones((9, 9), np.uint8)) > 0  # away from the blurred edge
+    surface = cv2.dilate(mask, np.ones((15, 15), np.uint8)) == 0  # away from the toy and its shadow
+    assert toy.sum() > 500 and surface.mean() > 0.3
+    assert np.median(diff[toy]) <= 1 and np.percentile(diff[toy], 90) <= 3  # an opaque toy: the same pixels
+    assert diff[surface].mean() > 20
+    # Its own background's name gives the same photo with *another texture* of that surface: the replacement is
+    # drawn from its own generator, never the photo's (that stream must stay as it is for every later draw).
+    again, again_mask, again_info = dd.render(cls, "test", index, 3, knobs, 0.4, background=info["background"])
+    assert np.array_equal(again_mask, mask) and again_info == info
+    assert not np.array_equal(again, image)
+    with pytest.raises(ValueError, match="unknown background"):
+        dd.render(cls, "test", index, 3, knobs, 0.4, background="lawn")
 
 
 def test_toy_identities_differ_between_splits():

@@ -147,19 +147,30 @@ def _rotate_parts(parts, degrees):
     return [(sp, dx * c + dy * s, -dx * s + dy * c, a + degrees) for sp, dx, dy, a in parts]
 
 
-def render(cls: str, split: str, index: int, seed: int, knobs: Knobs, size_scale: float = 1.0):
-    """Draw one photo; returns (uint8 RGB image, uint8 mask 0/255, manifest fields)."""
+def render(cls: str, split: str, index: int, seed: int, knobs: Knobs, size_scale: float = 1.0, *,
+           background: str | None = None):
+    """Draw one photo; returns (uint8 RGB image, uint8 mask 0/255, manifest fields).
+
+    ``background``: the same photo (toy, pose, clutter, light, camera, mask) on another surface, to measure how
+    much a model relies on the background (``bias.background_swap``). The photo's own background is still drawn
+    from its stream, so every later draw is unchanged; the replacement comes from a generator of its own, so even
+    ``background=<its own>`` gives another texture of that surface. ``info["background"]`` names the one shown.
+    Opaque toys keep their pixels; a translucent magnatile shows the new surface through it, as a real one would.
+    """
+    if background is not None and background not in ts.BACKGROUNDS:
+        raise ValueError(f"unknown background {background!r}; choose from {ts.BACKGROUNDS}")
     rng = _rng(seed, SPLIT_IDS[split], _crc(cls), index)
+    swap_rng = None if background is None else _rng(seed, 55, SPLIT_IDS[split], _crc(cls), index, _crc(background))
     long_side = rng.uniform(380, 560) * size_scale  # phone photos, pre-shrunk: training uses 128 or 224 px
     aspect = ASPECTS[rng.integers(len(ASPECTS))]
     w, h = (int(long_side), int(long_side / aspect)) if aspect >= 1 else (int(long_side * aspect), int(long_side))
     short = min(w, h)
     bias = knobs.background_bias + (1 - knobs.background_bias) / len(ts.BACKGROUNDS)
     if cls in PREFERRED_BACKGROUND and rng.random() < bias:
-        background = PREFERRED_BACKGROUND[cls]
+        drawn = PREFERRED_BACKGROUND[cls]
     else:
         others = [b for b in ts.BACKGROUNDS if b != PREFERRED_BACKGROUND.get(cls)]
-        background = others[rng.integers(len(others))] if cls in PREFERRED_BACKGROUND else \
+        drawn = others[rng.integers(len(others))] if cls in PREFERRED_BACKGROUND else \
             ts.BACKGROUNDS[rng.integers(len(ts.BACKGROUNDS))]
     k = int(rng.integers(POOL_SIZES[cls][split]))
     identity = make_identity(cls, split, k, seed)
@@ -167,7 +178,10 @@ def render(cls: str, split: str, index: int, seed: int, knobs: Knobs, size_scale
     frac = {"bananagrams": (0.2, 0.35) if small else (0.45, 0.8), "cars": (0.3, 0.45) if small else (0.6, 0.9),
             "brios": (0.6, 1.0), "duplos": (0.6, 0.9), "magnatiles": (0.6, 0.9)}[cls]
     for attempt in range(6):  # re-place when the toy ends up (almost) out of frame
-        scene = ts.Scene(ts.draw_background(background, rng, h, w),
+        surface = ts.draw_background(drawn, rng, h, w)  # always drawn: keeps the photo's random stream
+        if swap_rng is not None:
+            surface = ts.draw_background(background, swap_rng, h, w)
+        scene = ts.Scene(surface,
                          light=(rng.uniform(-0.06, 0.06), rng.uniform(0.0, 0.08)), shadow=rng.uniform(0.2, 0.5))
         n_clutter = int(rng.poisson(knobs.clutter))
         late = [rng.random() < 0.25 for _ in range(n_clutter)]
@@ -196,7 +210,7 @@ def render(cls: str, split: str, index: int, seed: int, knobs: Knobs, size_scale
         if 0.003 < fraction < 0.97 and in_frame > 0.45:
             break
     image = ts.camera(rng, image, knobs)
-    info = {"background": background, "identity": f"{cls}-{split}-{k:02d}", "toy_count": len(parts),
+    info = {"background": background or drawn, "identity": f"{cls}-{split}-{k:02d}", "toy_count": len(parts),
             "object_fraction": round(fraction, 4), "small": small, "cropped": cropped, "clutter": n_clutter,
             "width": w, "height": h, "jpeg_quality": int(rng.integers(60, 93))}
     return image, mask, info
