@@ -27,6 +27,7 @@ LAYERS = [
     ("evaluation and Grad-CAM", {"evaluation", "gradcam"}),
     ("plots and reports", {"plots", "comparison", "transfer", "tuning_results", "tuning_budget", "bias"}),
     ("commands and notebook helpers", {"tuning", "tuning_search", "tuning_cli", "notebook", "series", "robot",
+                                       "report", "experiments", "tuning_report", "transfer_report", "results_report",
                                        "sorting", "lite", "export", "__main__", "__init__"}),
 ]
 LAYER_OF = {module: index for index, (_, modules) in enumerate(LAYERS) for module in modules}

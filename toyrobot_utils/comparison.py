@@ -240,15 +240,17 @@ def focus_summary(cams: dict[str, pd.DataFrame], *, toy: float = 2.0, surroundin
     """Which models look at the toy and which at the floor, from each model's ``gradcam.gradcam_table`` on the
     same photos: mean share of the heat on the toy (``focus``), the toy's share of the frame, their ratio
     (``focus_lift``, 1 = chance), the same for the correct and the wrong predictions and for the ``watch`` classes
-    (the built-in set photographs them on their own background most of the time), and a verdict: lift >= ``toy``
+    (the built-in set photographs them on their own background most of the time), how many outlined photos got no
+    heat at all (Grad-CAM found no evidence for the predicted class there, so they have no focus score), and a verdict: lift >= ``toy``
     looks at the toy, < ``surroundings`` mostly at what surrounds it."""
     rows = {}
     for label, cam in cams.items():
-        cam = cam[cam["focus"].notna()]
+        outlined = cam[cam["mask_area"].notna()]
+        cam = outlined[outlined["focus"].notna()]
         if cam.empty:
             continue
-        row = {"photos": len(cam), "focus": cam["focus"].mean(), "toy's share of the frame": cam["mask_area"].mean(),
-               "focus_lift": cam["focus_lift"].mean()}
+        row = {"photos": len(cam), "no heat (not scored)": len(outlined) - len(cam), "focus": cam["focus"].mean(),
+               "toy's share of the frame": cam["mask_area"].mean(), "focus_lift": cam["focus_lift"].mean()}
         if "correct" in cam:
             for value, text in ((1, "correct"), (0, "wrong")):
                 part = cam[cam["correct"] == value]

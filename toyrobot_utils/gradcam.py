@@ -354,9 +354,49 @@ def gradcam_panel(
     return fig
 
 
+def layer_listing(model: keras.Model, layer: str | None = None, last: int = 8) -> pd.DataFrame:
+    """The layers a Grad-CAM reads through, as the write-up listed them before choosing one: name, type and output
+    shape of the top-level layers, with a nested base's last ``last`` layers in its place (a MobileNetV2 has 150),
+    and the layer Grad-CAM reads (the last convolutional one unless ``layer`` is given) marked."""
+    chosen = layer or find_last_conv_layer(model)
+    rows = []
+    for top in model.layers:
+        if isinstance(top, keras.Model):
+            inner = top.layers
+            if len(inner) > last:
+                rows.append({"layer": f"{top.name}/…", "type": f"{len(inner) - last} earlier layers of the base",
+                             "output shape": ""})
+            rows += [{"layer": f"{top.name}/{sub.name}", "type": type(sub).__name__,
+                      "output shape": str(tuple(sub.output.shape))} for sub in inner[-last:]]
+        else:
+            rows.append({"layer": top.name, "type": type(top).__name__, "output shape": str(tuple(top.output.shape))})
+    table = pd.DataFrame(rows)
+    table["Grad-CAM reads"] = np.where(table["layer"].isin([chosen, chosen.split("/")[-1]]), "◀ this layer", "")
+    return table.set_index("layer")
+
+
+def save_overlays(cam: pd.DataFrame, heatmaps: np.ndarray, image_size: tuple[int, int], folder: str | Path,
+                  alpha: float = 0.4) -> Path:
+    """Write the Grad-CAM overlay of every photo of ``cam`` (a ``gradcam_table(..., return_heatmaps=True)``) to
+    ``folder`` as ``<actual>__<photo>__as_<predicted>.jpg``, photo | overlay side by side, so a reader can leaf
+    through all of them, not only the few a notebook shows. Stale overlays of an earlier run are replaced."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.jpg"):
+        old.unlink()
+    for i, row in enumerate(cam.itertuples(index=False)):
+        image = load_array(row.path, image_size)
+        pair = np.concatenate([image, overlay(image, heatmaps[i], alpha)], axis=1)
+        actual = getattr(row, "actual_label", "photo")
+        name = f"{actual}__{Path(row.path).stem}__as_{row.predicted_label}.jpg"
+        cv2.imwrite(str(folder / name), cv2.cvtColor(pair, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return folder
+
+
 __all__ = [
     "find_last_conv_layer",
     "heatmap_grid",
+    "layer_listing",
     "gradcam_heatmap",
     "gradcam_panel",
     "gradcam_table",
@@ -365,4 +405,5 @@ __all__ = [
     "object_focus",
     "overlay",
     "resize_heatmap",
+    "save_overlays",
 ]

@@ -79,6 +79,28 @@ def training_curves(history, *, name: str | None = None, save: bool = True, figu
     return fig
 
 
+def learning_rate_curve(history, *, name: str | None = None, save: bool = True, figures_dir: str | Path | None = None,
+                        models_dir: str | Path | None = None) -> Figure:
+    """The learning rate of every epoch (log scale), with the best epoch marked: shows whether the kept weights
+    ever trained at a rate the reducer had cut."""
+    frame, run_name = _history_frame(history, models_dir)
+    name = name or run_name
+    fig = new_figure(figsize=(10, 2.8))
+    ax = fig.subplots()
+    ax.step(frame["epoch"], frame["learning_rate"], where="post", label="learning rate")
+    ax.set_yscale("log")
+    if "val_accuracy" in frame and frame["val_accuracy"].notna().any():
+        ax.axvline(frame.loc[frame["val_accuracy"].idxmax(), "epoch"], color="grey", linestyle="--", linewidth=1,
+                   label="best epoch")
+    ax.set_xlabel("epoch")
+    ax.set_title("Learning rate")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if save:
+        save_figure(fig, f"{name}_learning_rate" if name else "learning_rate", figures_dir)
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Confusion matrix
 # --------------------------------------------------------------------------------------------------------------------
@@ -457,5 +479,6 @@ __all__ = [
     "plot_search",
     "sample_grid",
     "save_figure",
+    "learning_rate_curve",
     "training_curves",
 ]

@@ -1,0 +1,176 @@
+"""The notebooks' sentences and standard evaluation come from package functions: each says what its numbers show,
+ties and edge cases included, and one call renders a run's whole evaluation (tests on tiny generated data)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelling_fixtures import arrays_dataset, planted_task, write_split
+from toyrobot_utils import data, experiments, models, report, results_report, training, tuning_report
+
+CLASSES = ["alpha", "beta", "gamma"]
+
+
+def _history(n: int, best: int, rates=None) -> pd.DataFrame:
+    val = [0.5 + 0.01 * e for e in range(1, n + 1)]
+    val[best - 1] = 0.9
+    return pd.DataFrame({"epoch": range(1, n + 1), "accuracy": [0.6 + 0.02 * e for e in range(1, n + 1)],
+                         "val_accuracy": val, "learning_rate": rates or [1e-3] * n})
+
+
+def _record(**extra) -> dict:
+    return {"name": "m4_lr_reducer", "best_epoch": 5, "epochs_run": 15, "epochs_requested": 50, "patience": 10,
+            "stopped_early_at": 15, "best_val_accuracy": 0.9, "seconds": 30.0, "seconds_per_epoch": 2.0, **extra}
+
+
+def test_training_summary_says_why_training_stopped():
+    text = report.training_summary(_record(), _history(15, 5))
+    assert "epoch 5 of 15" in text and "90.0 %" in text and "at most 50" in text and "10 epochs" in text
+    full = report.training_summary(_record(stopped_early_at=None, epochs_run=15), _history(15, 5))
+    assert "ran all 15 epochs" in full and "early stopping" not in full
+
+
+def test_learning_rate_note_says_whether_the_kept_epoch_trained_at_a_reduced_rate():
+    rates = [1e-3] * 7 + [5e-4] * 8
+    before = report.learning_rate_note(_record(best_epoch=5), _history(15, 5, rates))
+    assert "first for epoch 8" in before and "before the first cut" in before
+    after = report.learning_rate_note(_record(best_epoch=10), _history(15, 10, rates))
+    assert "before the first cut" not in after and "trained at 0.0005" in after
+    never = report.learning_rate_note(_record(lr_reducer={"factor": 0.5}), _history(15, 5))
+    assert "stayed at 0.001 in all 15 epochs" in never
+    assert report.learning_rate_note(_record(), _history(15, 5)) is None  # no reducer, constant rate: nothing to say
+
+
+def test_class_extremes_name_every_class_that_ties():
+    per_class = pd.DataFrame({"accuracy": [1.0, 1.0, 0.6, 0.6, 0.8]}, index=["a", "b", "c", "d", "e"])
+    assert report.class_extremes(per_class) == "best on a and b (100%), worst on c and d (60%)"
+    assert report.class_extremes(pd.DataFrame({"accuracy": [0.5, 0.5]}, index=["a", "b"])).startswith("every class")
+
+
+def test_top_confusion_reads_actual_along_the_top():
+    # rows: predicted, columns: actual (the write-up's layout): 3 cars were predicted as brios
+    confusion = pd.DataFrame([[5, 3], [0, 2]], index=["brios", "cars"], columns=["brios", "cars"])
+    assert report.top_confusion(confusion) == "cars predicted as brios (3 photos each)"
+    assert report.top_confusion(pd.DataFrame([[2, 0], [0, 2]], index=["a", "b"], columns=["a", "b"])) is None
+
+
+def _cam() -> pd.DataFrame:
+    return pd.DataFrame({
+        "path": [f"p{i}.jpg" for i in range(6)], "actual_label": ["a", "a", "a", "b", "b", "b"],
+        "predicted_label": ["a", "b", "b", "b", "b", "a"], "correct": [1, 0, 0, 1, 1, 0],
+        "predicted_probability": [0.9, 0.8, 0.95, 0.7, 0.99, 0.6],
+        "focus": [0.5, 0.1, np.nan, 0.4, 0.6, 0.2], "mask_area": [0.1, 0.1, 0.1, 0.2, 0.2, 0.2],
+        "focus_lift": [5.0, 1.0, np.nan, 2.0, 3.0, 1.0]})
+
+
+def test_focus_sentence_counts_the_photos_it_cannot_score():
+    text = report.focus_sentence(_cam())
+    assert "36% of the heat lies on the toy" in text and "1 of 6 photos" in text
+    assert "Correct answers put 50%" in text and "wrong ones 15%" in text
+    assert report.focus_sentence(_cam().assign(focus=np.nan)) is None
+
+
+def test_depth_pair_is_a_right_and_a_wrong_photo_of_the_class_with_most_mistakes():
+    pair = report.depth_pair(_cam())
+    assert list(pair["path"]) == ["p0.jpg", "p2.jpg"]  # class a: 2 mistakes; the surest right and the surest wrong
+    assert report.depth_pair(_cam().assign(correct=1)) is None
+
+
+def test_accuracy_sentence_carries_the_interval_and_the_writeups_figure():
+    predictions = pd.DataFrame({"correct": [1] * 55 + [0] * 20})
+    text = report.accuracy_sentence(predictions, writeup=0.747)
+    assert text.startswith("**Test accuracy 73.3 %** (95 % interval") and "55 of 75" in text and "74.7 %" in text
+
+
+def test_experiment_names_refuse_a_mismatch():
+    assert experiments.experiment_names([5, 6], ["a", "b"]) == {5: "a", 6: "b"}
+    with pytest.raises(ValueError, match="2 names for 3 experiments"):
+        experiments.experiment_names([5, 6, 7], ["a", "b"])
+    with pytest.raises(ValueError, match="rows \\[2\\]"):
+        experiments.experiment_names([2], ["a"])
+
+
+def test_experiment_findings_name_ties_and_the_reference():
+    table = pd.DataFrame({"val_accuracy": [0.7, 0.8, 0.8], "test_accuracy": [0.76, 0.9, 0.9],
+                          "test_low": [0.65, 0.8, 0.8], "test_high": [0.84, 0.95, 0.95],
+                          "seconds_per_epoch": [2.0, 3.0, 1.0], "params": [1e6, 2e5, 3e5]}, index=[4, 5, 6])
+    tested = pd.DataFrame({"focus on the toy": [0.3, 0.5], "focus ÷ chance": [1.5, 2.5]}, index=[5, 6])
+    lines = experiments.findings(table, [5, 6], tested)
+    assert "models 5 and 6" in lines[0] and "Against model 4" in lines[1] and "models 5 and 6 score higher" in lines[1]
+    assert "model 6 is the most focused" in lines[-1]
+
+
+def test_design_note_reads_the_design_table():
+    design = pd.DataFrame({"features into the dense layer": [32768, 4096], "parameters": [1_058_917, 300_000],
+                           "of which in the dense layers": [1_048_640, 262_000], "MFLOPs per photo": [100.0, 150.0]},
+                          index=[4, 5])
+    text = experiments.design_note(design)
+    assert "32,768 numbers" in text and "1 of the 1 new networks" in text and "model 5 costs 150 million" in text
+
+
+def test_choices_note_and_winner_sentence():
+    table = pd.DataFrame({"status": ["COMPLETED"] * 3, "score": [0.6, 0.5, 0.7], "trial_id": ["1", "2", "3"],
+                          "best_epoch": [3, 2, 9], "Optimizer": ["adam", "rmsprop", "adam"]})
+    text = tuning_report.choices_note(table)
+    assert "from 50.0% to 70.0% over 3 completed trials" in text
+    winner = tuning_report.Winner({"Optimizer": "adam"}, table.iloc[2], {"epochs": 9, "augment": False}, 3, "p")
+    assert "trial 3" in winner.sentence() and "9 of 9 epochs" in winner.sentence()
+    assert winner.run_settings(50, 32, 128)["tuner_trial"] == "3"
+
+
+def test_results_findings_rank_ties_by_validation_and_report_the_swap_test():
+    table = pd.DataFrame({"changes": ["a", "b", "c"], "test_accuracy": [0.9, 0.9, 0.7], "val_accuracy": [0.8, 0.85, 0.7],
+                          "test_low": [0.8] * 3, "test_high": [0.95] * 3, "latency_ms": [2.0, 3.0, 1.0],
+                          "file_mb": [1.0, 2.0, 3.0], "writeup_test_accuracy": [None, 0.8, 0.747]},
+                         index=["7", "8", "1"])
+    assert list(results_report.ranked(table).index) == ["8", "7", "1"]
+    swap = pd.DataFrame({"flipped": [0.1, 0.4]}, index=["7", "1"])
+    text = results_report.findings(table, pd.DataFrame(), swap)
+    assert "Best on the test photos: 8" in text and "tied on test accuracy with 7" in text
+    assert "most often for 1 (40%" in text and "least for 7 (10%" in text
+
+
+def test_steps_note_lists_only_real_differences():
+    steps = pd.DataFrame({"model A": ["1", "2"], "model B": ["2", "3"], "accuracy A": [0.7, 0.8],
+                          "accuracy B": [0.8, 1.0], "p-value": [0.3, 0.01], "verdict": ["noise", "real"]})
+    text = results_report.steps_note(steps, 75)
+    assert "**1 of the 2 steps**" in text and "2 → 3" in text and "1 → 2" not in text
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    x, y, _ = planted_task(8, classes=3, size=40, toy=12, seed=1)
+    xt, yt, mt = planted_task(3, classes=3, size=40, toy=12, seed=2)
+    write_split(root / "data", "training", x[::3], y[::3], CLASSES)
+    write_split(root / "data", "test", xt, yt, CLASSES, masks=mt)
+    training.seed_everything(0)
+    model = models.build_conv_net(3, (40, 40), filters=(4, 8), dense=8)
+    run = training.fit(model, arrays_dataset(x, y, 3), arrays_dataset(xt, yt, 3), name="m1_baseline", epochs=2,
+                       models_dir=root / "models", verbose=0, class_names=CLASSES, lr_reducer=True,
+                       settings={"model_number": 1, "changes": "tiny", "image_size": [40, 40]})
+    folders = SimpleNamespace(data=root / "data", models=root / "models", figures=root / "figures")
+    return run, folders
+
+
+def test_one_call_renders_a_runs_whole_evaluation(tiny_run, capsys):
+    run, folders = tiny_run
+    report.show_training(run, folders.figures)
+    test = data.load_split(folders.data, "test", image_size=(40, 40), shuffle=False)
+    evaluated = report.show_evaluation(run, test, folders, examples=4, writeup=0.747)
+    out = capsys.readouterr().out
+    for heading in ("### Test accuracy", "### Confusion matrix", "### Per class", "### Grad-CAM",
+                    "### What this run tells us", "◀ this layer", "Over-fitting"):
+        assert heading in out
+    assert len(evaluated.predictions) == 9 and 0 <= evaluated.accuracy <= 1
+    overlays = sorted(evaluated.overlays.glob("*.jpg"))
+    assert len(overlays) == 9  # every test photo's overlay, named after its actual and predicted class
+    assert all(p.name.split("__")[0] in CLASSES and "__as_" in p.name for p in overlays)
+    record = training.load_record("m1_baseline", folders.models)
+    assert record["test_images"] == 9  # stored for notebook 10
+    assert (folders.figures / "m1_baseline_learning_rate.png").exists() or \
+        run.history["learning_rate"].nunique() == 1
