@@ -39,3 +39,23 @@ def test_committed_notebook_is_a_clean_full_run(notebook):
     assert all(c.get("execution_count") for c in code), f"{notebook.name} has cells that were not executed"
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{notebook.name} has error outputs: {[e.get('ename') for e in errors]}"
+
+
+def _code_cells(notebook):
+    return [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def test_the_series_stays_thin_and_keeps_test_plumbing_out_of_the_code():
+    """Notebooks are narrative + calls: the evaluation, the sentences and the tables live in the package
+    (toyrobot_utils.report and friends). nbval reads its instructions from cell tags, not from comment lines."""
+    cells = [(nb.name, "".join(c["source"]), c.get("metadata", {}).get("tags", [])) for nb in NOTEBOOKS
+             for c in _code_cells(nb)]
+    lines = sum(len(source.splitlines()) for _, source, _ in cells)
+    assert lines <= 900, f"the series has {lines} code lines (at most 900): move repeated code into the package"
+    assembling = [name for name, source, _ in cells if "Markdown(" in source or "show(f" in source]
+    assert len(assembling) <= 8, f"{len(assembling)} cells assemble Markdown in code: {assembling}"
+    plumbing = [name for name, source, _ in cells if "NBVAL_" in source]
+    assert not plumbing, f"use nbval's cell tags (nbval-ignore-output, nbval-skip), not comment lines: {plumbing}"
+    unknown = {tag for _, _, tags in cells for tag in tags} - {"parameters", "nbval-ignore-output", "nbval-skip",
+                                                              "readme-table"}
+    assert not unknown, f"unknown cell tags {unknown}"

@@ -174,3 +174,11 @@ def test_one_call_renders_a_runs_whole_evaluation(tiny_run, capsys):
     assert record["test_images"] == 9  # stored for notebook 10
     assert (folders.figures / "m1_baseline_learning_rate.png").exists() or \
         run.history["learning_rate"].nunique() == 1
+
+
+def test_experiment_test_runs_store_predictions_and_every_overlay(tiny_run):
+    run, folders = tiny_run
+    test = data.load_split(folders.data, "test", image_size=(40, 40), shuffle=False)
+    table, cams = experiments.test_runs({1: run}, test, folders)
+    assert list(table.index) == [1] and 0 <= table.loc[1, "test accuracy"] <= 1 and "–" in table.loc[1, "95 % interval"]
+    assert len(cams[1]) == 9 and len(list((folders.figures / "gradcam" / run.name).glob("*.jpg"))) == 9

@@ -78,19 +78,23 @@ def training_table(runs: Mapping[int, object]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def test_runs(runs: Mapping[int, object], test_split, models_dir) -> pd.DataFrame:
-    """Test every run (predictions stored beside its record, for notebook 10) and score where it looks: test
-    accuracy with its 95 % interval, Grad-CAM focus on the toy and focus ÷ chance."""
-    rows = []
+def test_runs(runs: Mapping[int, object], test_split, folders) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
+    """Test every run (predictions stored beside its record, for notebook 10), score where it looks and save every
+    test photo's Grad-CAM overlay under ``figures/gradcam/<run>/``: a table with test accuracy and its 95 % interval,
+    focus on the toy and focus ÷ chance, and each run's Grad-CAM table (for the depth insight)."""
+    rows, cams = [], {}
     for number, run in runs.items():
         results = evaluation.evaluate(run, test_split)
-        comparison.save_test_results(run, results, models_dir=models_dir)
-        cam = gradcam.gradcam_table(run, test_split)
+        comparison.save_test_results(run, results, models_dir=folders.models)
+        cam, maps = gradcam.gradcam_table(run, test_split, return_heatmaps=True)
+        gradcam.save_overlays(cam, maps, tuple(run.record["settings"]["image_size"]),
+                              folders.figures / "gradcam" / run.name)
         correct, total = int(results["df"]["correct"].sum()), len(results["df"])
         low, high = stats.wilson_interval(correct, total)
         rows.append({"model": number, "test accuracy": correct / total, "95 % interval": f"{low:.0%}–{high:.0%}",
                      "focus on the toy": cam["focus"].mean(), "focus ÷ chance": cam["focus_lift"].mean()})
-    return pd.DataFrame(rows).set_index("model")
+        cams[number] = cam
+    return pd.DataFrame(rows).set_index("model"), cams
 
 
 def findings(table: pd.DataFrame, numbers: Sequence[int], tested: pd.DataFrame, reference: int = 4) -> list[str]:
@@ -111,8 +115,9 @@ def findings(table: pd.DataFrame, numbers: Sequence[int], tested: pd.DataFrame, 
         better = ours.index[ours["test_accuracy"] > ref["test_accuracy"]].tolist()
         lines.append(f"- **Against model {reference}** (same training, two convolutional layers: "
                      f"{ref['test_accuracy']:.1%} test accuracy, interval {interval_column(table).loc[reference]}): "
-                     + (f"{'model' if len(better) == 1 else 'models'} {names(better)} score higher on the test "
-                        "photos; notebook 10 tests which differences are larger than chance." if better else
+                     + (f"{'model' if len(better) == 1 else 'models'} {names(better)} "
+                        f"{'scores' if len(better) == 1 else 'score'} higher on the test photos; notebook 10 tests "
+                        "which differences are larger than chance." if better else
                         "none of the new architectures scores higher on the test photos."))
     slow, fast = ours["seconds_per_epoch"].idxmax(), ours["seconds_per_epoch"].idxmin()
     lines.append(f"- **Cost:** {ours['params'].min():,.0f} to {ours['params'].max():,.0f} parameters; model {slow} "

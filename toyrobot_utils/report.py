@@ -36,6 +36,11 @@ def _pct(value: float) -> str:
     return f"{value:.1%}".replace("%", " %")
 
 
+def plural(count: int, word: str) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def names(labels) -> str:
     labels = [str(label) for label in labels]
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
@@ -54,7 +59,7 @@ def training_summary(record: dict, history: pd.DataFrame) -> str:
         stop = (f"Training stopped after epoch {run} of at most {planned}: validation accuracy had not improved for "
                 f"{record['patience']} epochs (early stopping).")
     else:
-        stop = f"Training ran all {run} epochs."
+        stop = f"Training ran all {plural(run, 'epoch')}."
     return (f"The best epoch by validation accuracy was **epoch {record['best_epoch']} of {run}**: validation accuracy "
             f"**{_pct(record['best_val_accuracy'])}**, training accuracy {_pct(best['accuracy'])} in the same epoch "
             f"(a gap of {(best['accuracy'] - best['val_accuracy']) * 100:+.1f} points). {stop} It took "
@@ -70,7 +75,7 @@ def learning_rate_note(record: dict, history: pd.DataFrame) -> str | None:
     cut_epochs = rates.loc[rates["learning_rate"].diff() < 0, "epoch"].astype(int).tolist()
     start, end = rates["learning_rate"].iloc[0], rates["learning_rate"].iloc[-1]
     if not cut_epochs:
-        return (f"The learning rate stayed at {start:g} in all {len(rates)} epochs: the validation loss never stalled "
+        return (f"The learning rate stayed at {start:g} in all {plural(len(rates), 'epoch')}: the validation loss never stalled "
                 "long enough for the reducer to cut it, so this run trained exactly as it would have without it.")
     text = (f"The learning rate started at {start:g} and was cut {len(cut_epochs)} time"
             f"{'s' if len(cut_epochs) > 1 else ''}, first for epoch {cut_epochs[0]}, ending at {end:g}.")
@@ -213,6 +218,21 @@ def _per_class_with_intervals(results: dict) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("actual_label")
 
 
+def show_depth_insight(run, cam: pd.DataFrame, figures_dir) -> None:
+    """The write-up's depth insight for one run: its surest right and surest wrong answer on the same class, the
+    photos and their Grad-CAM side by side (``depth_pair`` picks them)."""
+    pair = depth_pair(cam)
+    if pair is None:
+        show(f"**The depth insight ({run.name})** needs a class with both a right and a wrong answer; every class "
+             "here is either all right or all wrong.")
+        return
+    cls = pair["actual_label"].iloc[0]
+    show(f"**The depth insight ({run.name}):** two {cls} photos, one the network got right and one it got wrong, "
+         "side by side. Where does its attention go in each?")
+    show(plots.gradcam_grid(run, files=list(pair["path"]), labels=list(pair["actual_label"]), n=2, cols=2,
+                            name=f"{run.name}_depth_insight", figures_dir=figures_dir))
+
+
 def _show_gradcam(run, cam: pd.DataFrame, examples: int, figures_dir) -> None:
     name = run.name
     show("### Grad-CAM: what is the network looking at?",
@@ -224,13 +244,7 @@ def _show_gradcam(run, cam: pd.DataFrame, examples: int, figures_dir) -> None:
         show(by_class.round(2), focus)
     else:
         show("No toy outlines for these photos (your own photos have none): the panels below have no focus score.")
-    pair = depth_pair(cam)
-    if pair is not None:
-        cls = pair["actual_label"].iloc[0]
-        show(f"**The depth insight:** two {cls} photos, one the network got right and one it got wrong, side by "
-              "side. Where does its attention go in each?")
-        show(plots.gradcam_grid(run, files=list(pair["path"]), labels=list(pair["actual_label"]), n=2, cols=2,
-                                 name=f"{name}_depth_insight", figures_dir=figures_dir))
+    show_depth_insight(run, cam, figures_dir)
     mistakes = cam[cam["correct"] == 0].sort_values("predicted_probability", ascending=False)
     shown = pd.concat([mistakes, cam[cam["correct"] == 1]]).head(examples)
     show("The most confident mistakes first, then correct answers:")
@@ -252,7 +266,7 @@ def show_evaluation(run, test_split, folders, *, examples: int = 8, writeup: flo
                                   figures_dir=folders.figures),
           "### Per class", _per_class_with_intervals(results),
           "### The most confident mistakes")
-    mistakes = results["mistakes"].drop(columns="path")
+    mistakes = results["mistakes"].drop(columns=["path", "correct"])
     show(mistakes if len(mistakes) else "No mistakes on the test photos.")
     cam, maps = gradcam.gradcam_table(run, test_split, return_heatmaps=True)
     overlays = gradcam.save_overlays(cam, maps, tuple(run.record["settings"]["image_size"]),
@@ -295,8 +309,9 @@ def background_sentence(per_background: pd.DataFrame) -> str | None:
         on, off = mine[mine["typical"] == True], mine[mine["typical"] == False]  # noqa: E712 - pandas column
         if on["photos"].sum() and off["photos"].sum():
             parts.append(f"{cls} {on['correct'].sum() / on['photos'].sum():.0%} on the {background.replace('_', ' ')} "
-                         f"({int(on['photos'].sum())} photos) against {off['correct'].sum() / off['photos'].sum():.0%} "
-                         f"elsewhere ({int(off['photos'].sum())} photos)")
+                         f"({plural(int(on['photos'].sum()), 'photo')}) against "
+                         f"{off['correct'].sum() / off['photos'].sum():.0%} elsewhere "
+                         f"({plural(int(off['photos'].sum()), 'photo')})")
     if not parts:
         return None
     return ("Accuracy on a class's usual background against the others: " + "; ".join(parts) + ". With this few "
@@ -314,10 +329,13 @@ def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None =
         return None
     if predictions is not None:
         per_background = bias.by_background(predictions, folders.data, cam=cam)
+        readable = per_background.assign(**{"95 % interval": [
+            f"{low:.0%}–{high:.0%}" for low, high in zip(per_background["accuracy_low"], per_background["accuracy_high"])
+        ]}).drop(columns=["accuracy_low", "accuracy_high"]).round(2)
         show("### Accuracy and focus per background",
-             per_background[per_background["class"] == "all"].drop(columns=["class", "typical"]).round(2),
+             readable[readable["class"] == "all"].drop(columns=["class", "typical"]).set_index("background"),
              "Per class and background (`typical`: the background this class is usually photographed on):",
-             per_background[per_background["class"] != "all"].round(2),
+             readable[readable["class"] != "all"].set_index(["class", "background"]),
              background_sentence(per_background) or "")
     swap = bias.background_swap(runs, data_dir=folders.data, models_dir=folders.models)
     summary = swap.summary.set_index("model")
@@ -336,8 +354,10 @@ __all__ = [
     "interval_column",
     "learning_rate_note",
     "names",
+    "plural",
     "show",
     "show_background_test",
+    "show_depth_insight",
     "show_evaluation",
     "show_training",
     "story_so_far",

@@ -11,7 +11,7 @@ import dataclasses
 import pandas as pd
 
 from . import comparison, evaluation, models, plots, stats, training, transfer
-from .report import show
+from .report import plural, show
 
 
 @dataclasses.dataclass
@@ -66,7 +66,7 @@ def frozen_note(record: dict, training_photos: int, validation_photos: int) -> s
 def fine_tune_plan(base_name: str, *, blocks: int, epochs: int, patience, learning_rate: float,
                    frozen_learning_rate: float, augment_copies: int) -> str:
     return (f"Fine-tuning plan: the top {blocks} blocks of `{base_name}` unfrozen (BatchNormalization layers "
-            f"excluded), at most {epochs} epochs, learning rate {learning_rate:g} falling to 0 along a cosine (frozen "
+            f"excluded), at most {plural(epochs, 'epoch')}, learning rate {learning_rate:g} falling to 0 along a cosine (frozen "
             f"stage: {frozen_learning_rate:g}), early stopping after {patience} epochs without a better validation "
             f"accuracy" + (f", {augment_copies} augmented copies of every training photo" if augment_copies else "")
             + ".")
@@ -158,8 +158,8 @@ def findings(run, tuning, ft_results: dict | None, test_results: dict, custom_na
     record, writeup = run.record, models.MODEL_TABLE[9]
     right, total = int(test_results["df"]["correct"].sum()), len(test_results["df"])
     counts = models.count_params(run.model)
-    lines = [f"- **Frozen base:** test accuracy {stats.accuracy_text(right, total)} after {record['epochs_run']} "
-             f"epochs of the head (the write-up's MobileNetV2: {writeup.writeup_test_accuracy:.0%} test, "
+    lines = [f"- **Frozen base:** test accuracy {stats.accuracy_text(right, total)} after "
+             f"{plural(record['epochs_run'], 'epoch')} of the head (the write-up's MobileNetV2: {writeup.writeup_test_accuracy:.0%} test, "
              f"{writeup.writeup_validation_accuracy:.0%} validation); validation accuracy "
              f"{record['best_val_accuracy']:.1%}."]
     if ft_results is not None:
