@@ -182,3 +182,16 @@ def test_experiment_test_runs_store_predictions_and_every_overlay(tiny_run):
     table, cams = experiments.test_runs({1: run}, test, folders)
     assert list(table.index) == [1] and 0 <= table.loc[1, "test accuracy"] <= 1 and "–" in table.loc[1, "95 % interval"]
     assert len(cams[1]) == 9 and len(list((folders.figures / "gradcam" / run.name).glob("*.jpg"))) == 9
+
+
+def test_duel_lines_say_which_differences_are_noise():
+    table = pd.DataFrame({"test": ["90.7 % (…)", "89.3 % (…)"], "MFLOPs per photo": [300.0, 390.0]},
+                         index=["tuned network", "best hand-built network (model 7)"])
+    tests = pd.DataFrame({"model A": ["tuned network"], "model B": ["best hand-built network (model 7)"],
+                          "only A right": [3], "only B right": [2], "p-value": [1.0], "verdict": ["noise"]})
+    winner = tuning_report.Winner({}, pd.Series({"trial_id": "7", "score": 0.687, "best_epoch": 6}), {"epochs": 9}, 17,
+                                  "p")
+    lines = tuning_report.duel_lines(table, tests, winner, {"best_val_accuracy": 0.847, "params_total": 608_485})
+    assert lines[0].startswith("- **Tuned network:** test accuracy 90.7 %") and "68.7%" in lines[0]
+    assert "3 photos only the tuned network got right, 2 only the best hand-built network (model 7)" in lines[1]
+    assert lines[1].endswith("within the noise.")

@@ -38,14 +38,15 @@ def runs_note(table: pd.DataFrame, models_dir: str) -> str:
 
 def time_all(table: pd.DataFrame, models_dir, runs: int) -> pd.DataFrame:
     """Time every model here, one after the other, so their latencies compare fairly; beside each, the figure its
-    own notebook measured (right after training, under other load), so a difference between the two is explained
-    rather than hidden."""
+    own notebook measured where it timed one (09, right after training, under other load; "–" where none), so a
+    difference between the two is shown rather than hidden."""
     before = table["latency_ms"].copy()
     for name in table["name"]:
         transfer.size_and_speed(name, models_dir, runs=runs)
     after = [training.load_record(name, models_dir).get("latency_ms_per_image") for name in table["name"]]
-    return pd.DataFrame({"name": table["name"], "file MB": table["file_mb"], "ms per photo (here)": after,
-                         "ms per photo (its notebook)": before}, index=table.index).round(2)
+    timed = pd.DataFrame({"name": table["name"], "file MB": table["file_mb"], "ms per photo (here)": after,
+                          "ms per photo (its notebook)": before}, index=table.index).round(2)
+    return timed.astype({"ms per photo (its notebook)": object}).fillna("–")
 
 
 def overview(table: pd.DataFrame):

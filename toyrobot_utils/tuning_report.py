@@ -184,7 +184,7 @@ def duel(runs: Mapping[str, str], models_dir, num_classes: int, image_size: tupl
     best = transfer.best_custom_cnn(models_dir, numbers=hand_built)
     if best is not None:
         number = next(n for n in hand_built if models.MODEL_TABLE[n].name == best)
-        runs[f"best hand-built (model {number})"] = best
+        runs[f"best hand-built network (model {number})"] = best
     table, tests = comparison.head_to_head(runs, models_dir)
     table["MFLOPs per photo"] = [models.count_flops(load_run(name, models_dir)[0]) / 1e6
                                  for name in table["name"]]
@@ -198,15 +198,16 @@ def duel_lines(table: pd.DataFrame, tests: pd.DataFrame, winner: Winner, record:
 
     def verdict(other):
         row = tests[(tests["model A"] == first) & (tests["model B"] == other)].iloc[0]
-        return (f"{row['only A right']} photos only the {first} network got right, {row['only B right']} only the "
-                f"{other} one: p = {row['p-value']:.2f}, "
+        return (f"{row['only A right']} photos only the {first} got right, {row['only B right']} only the {other}: "
+                f"p = {row['p-value']:.2f}, "
                 + ("a real difference" if row["verdict"] == "real" else "within the noise"))
 
     lines = [f"- **Tuned network:** test accuracy {table.loc[first, 'test']}; validation accuracy "
              f"{record['best_val_accuracy']:.1%} after full training, against {winner.row['score']:.1%} in the "
              f"search's short run; {record['params_total']:,} parameters, {table.loc[first, 'MFLOPs per photo']:.0f} "
              "million operations per photo."]
-    lines += [f"- **The {label}:** {table.loc[label, 'test']} ({verdict(label)})." for label in table.index[1:]]
+    lines += [f"- **The {label}:** test accuracy {table.loc[label, 'test']}; {verdict(label)}."
+              for label in table.index[1:]]
     return lines
 
 
