@@ -195,3 +195,20 @@ def test_duel_lines_say_which_differences_are_noise():
     assert lines[0].startswith("- **Tuned network:** test accuracy 90.7 %") and "68.7%" in lines[0]
     assert "3 photos only the tuned network got right, 2 only the best hand-built network (model 7)" in lines[1]
     assert lines[1].endswith("within the noise.")
+
+
+def test_transfer_notes_read_the_record():
+    from toyrobot_utils import transfer, transfer_report
+
+    record = {"settings": {"training_path": transfer.FEATURE_PATH, "augment_copies": 2}, "training_examples": 1500,
+              "feature_extraction_seconds": 41.6, "seconds_per_epoch": 0.123}
+    note = transfer_report.frozen_note(record, 500, 150)
+    assert "500 training photos and 2 augmented copies of each (1500 examples)" in note and "took 42 s" in note
+    assert "0.12 s" in note
+    on_photos = transfer_report.frozen_note({"settings": {}, "seconds_per_epoch": 12.4}, 500, 150)
+    assert on_photos.startswith("Trained on the photos") and "12 s per epoch" in on_photos
+    text = transfer_report.fine_tune_plan("base", blocks=4, epochs=1, patience=8, learning_rate=2e-4,
+                                          frozen_learning_rate=1e-3, augment_copies=0)
+    assert "top 4 blocks" in text and "at most 1 epoch," in text and "0.0002" in text and "copies" not in text
+    plan = transfer_report.plan("vgg16", None, "m9_mobilenet_v2", augment=True, augment_copies=2)
+    assert plan.name == "m9_vgg16" and "2 cached copies" in plan.changes

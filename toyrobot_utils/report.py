@@ -75,8 +75,8 @@ def learning_rate_note(record: dict, history: pd.DataFrame) -> str | None:
     cut_epochs = rates.loc[rates["learning_rate"].diff() < 0, "epoch"].astype(int).tolist()
     start, end = rates["learning_rate"].iloc[0], rates["learning_rate"].iloc[-1]
     if not cut_epochs:
-        return (f"The learning rate stayed at {start:g} in all {plural(len(rates), 'epoch')}: the validation loss never stalled "
-                "long enough for the reducer to cut it, so this run trained exactly as it would have without it.")
+        return (f"The learning rate stayed at {start:g} in all {plural(len(rates), 'epoch')}: the validation loss never "
+                "stalled long enough for the reducer to cut it, so this run trained exactly as it would have without it.")
     text = (f"The learning rate started at {start:g} and was cut {len(cut_epochs)} time"
             f"{'s' if len(cut_epochs) > 1 else ''}, first for epoch {cut_epochs[0]}, ending at {end:g}.")
     if record["best_epoch"] < cut_epochs[0]:
@@ -84,7 +84,8 @@ def learning_rate_note(record: dict, history: pd.DataFrame) -> str | None:
                  "trained at a reduced rate, so it is the network a run without the reducer would have kept, epoch "
                  "for epoch (same seed, same photos).")
     else:
-        text += f" The kept epoch ({record['best_epoch']}) trained at {rates.loc[rates['epoch'] == record['best_epoch'], 'learning_rate'].iloc[0]:g}."
+        kept = rates.loc[rates["epoch"] == record["best_epoch"], "learning_rate"].iloc[0]
+        text += f" The kept epoch ({record['best_epoch']}) trained at {kept:g}."
     return text
 
 

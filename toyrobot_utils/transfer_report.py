@@ -66,10 +66,14 @@ def frozen_note(record: dict, training_photos: int, validation_photos: int) -> s
 def fine_tune_plan(base_name: str, *, blocks: int, epochs: int, patience, learning_rate: float,
                    frozen_learning_rate: float, augment_copies: int) -> str:
     return (f"Fine-tuning plan: the top {blocks} blocks of `{base_name}` unfrozen (BatchNormalization layers "
-            f"excluded), at most {plural(epochs, 'epoch')}, learning rate {learning_rate:g} falling to 0 along a cosine (frozen "
-            f"stage: {frozen_learning_rate:g}), early stopping after {patience} epochs without a better validation "
+            f"excluded), at most {plural(epochs, 'epoch')}, learning rate {learning_rate:g} falling to 0 along a "
+            f"cosine (frozen stage: {frozen_learning_rate:g}), early stopping after {patience} epochs without a better validation "
             f"accuracy" + (f", {augment_copies} augmented copies of every training photo" if augment_copies else "")
             + ".")
+
+
+def _score(predictions: pd.DataFrame) -> str:
+    return stats.accuracy_text(int(predictions["correct"].sum()), len(predictions))
 
 
 def _stage_row(stage: str, record: dict, predictions: pd.DataFrame) -> dict:
@@ -102,11 +106,11 @@ def show_fine_tuning(tuning, frozen_results: dict, test_split, folders) -> dict 
     show(stages.round(4), per_class.round(3),
          f"Fine-tuning {'raised' if tuning.kept else 'did not raise'} validation accuracy "
          f"({frozen['best_val_accuracy']:.1%} frozen, {tuned['best_val_accuracy']:.1%} fine-tuned), at "
-         f"{tuned['seconds_per_epoch']:.1f} s per epoch against the frozen stage's {frozen['seconds_per_epoch']:.1f} s. "
+         f"{tuned['seconds_per_epoch']:.1f} s per epoch against the frozen stage's "
+         f"{frozen['seconds_per_epoch']:.1f} s. "
          + ("The fine-tuned network is the transfer model." if tuning.kept else
             "The frozen model stays model 9: the choice is made on validation photos, never on the test photos.")
-         + f" On the test photos: {stats.accuracy_text(int(results['df']['correct'].sum()), len(results['df']))} "
-         f"fine-tuned, against {stats.accuracy_text(int(frozen_results['df']['correct'].sum()), len(frozen_results['df']))} frozen.")
+         + f" On the test photos: {_score(results['df'])} fine-tuned, against {_score(frozen_results['df'])} frozen.")
     return results
 
 
@@ -159,12 +163,12 @@ def findings(run, tuning, ft_results: dict | None, test_results: dict, custom_na
     right, total = int(test_results["df"]["correct"].sum()), len(test_results["df"])
     counts = models.count_params(run.model)
     lines = [f"- **Frozen base:** test accuracy {stats.accuracy_text(right, total)} after "
-             f"{plural(record['epochs_run'], 'epoch')} of the head (the write-up's MobileNetV2: {writeup.writeup_test_accuracy:.0%} test, "
-             f"{writeup.writeup_validation_accuracy:.0%} validation); validation accuracy "
+             f"{plural(record['epochs_run'], 'epoch')} of the head (the write-up's MobileNetV2: "
+             f"{writeup.writeup_test_accuracy:.0%} test, {writeup.writeup_validation_accuracy:.0%} validation); "
+             "validation accuracy "
              f"{record['best_val_accuracy']:.1%}."]
     if ft_results is not None:
-        lines.append(f"- **Fine-tuning:** test accuracy {stats.accuracy_text(int(ft_results['df']['correct'].sum()), len(ft_results['df']))}; "
-                     f"{tuning.reason}.")
+        lines.append(f"- **Fine-tuning:** test accuracy {_score(ft_results['df'])}; {tuning.reason}.")
     elif tuning is not None:
         lines.append(f"- **Fine-tuning** {tuning.reason}.")
     if custom_name is not None:
