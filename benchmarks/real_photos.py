@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
-from report import RESULTS, write_section  # noqa: E402
+from report import RESULTS, markdown_table, write_section  # noqa: E402
 from toyrobot_utils import config, data, evaluation, models, stats, training, transfer  # noqa: E402
 
 BASELINE = 1
@@ -170,13 +171,11 @@ def _print_row(label: str, rows: dict) -> None:
 
 
 def table(rows: dict[str, dict]) -> str:
-    lines = ["| model | test accuracy (95 % interval) | validation accuracy | seconds | notes |",
-             "|---|---|---|---|---|"]
-    for label, row in rows.items():
-        correct = row["correct"]
-        lines.append(f"| {label} | {stats.accuracy_text(int(correct.sum()), len(correct))} | "
-                     f"{row['val_accuracy']:.1%} | {row['seconds']:.0f} | {row['note']} |")
-    return "\n".join(lines)
+    return markdown_table(pd.DataFrame([
+        {"model": label, "test accuracy (95 % interval)": stats.accuracy_text(int(row["correct"].sum()),
+                                                                            len(row["correct"])),
+         "validation accuracy": f"{row['val_accuracy']:.1%}", "seconds": f"{row['seconds']:.0f}", "notes": row["note"]}
+        for label, row in rows.items()]))
 
 
 def learning_curve(data_dir: Path, out: Path, args) -> str:
@@ -202,9 +201,10 @@ def learning_curve(data_dir: Path, out: Path, args) -> str:
                             "seconds": time.perf_counter() - start})
             print(f"{n} per class, {label}: {results[-1]['text']}, {results[-1]['seconds']:.0f} s", flush=True)
     figure = _curve_figure(results, args.results.parent / f"learning_curve_{data_dir.name}.png")
-    lines = ["| training photos per class | model | test accuracy (95 % interval) | seconds |", "|---|---|---|---|"]
-    lines += [f"| {r['per_class']} | {r['model']} | {r['text']} | {r['seconds']:.0f} |" for r in results]
-    return "\n".join(lines) + f"\n\n![learning curve]({figure.name})\n"
+    rows = pd.DataFrame([{"training photos per class": r["per_class"], "model": r["model"],
+                          "test accuracy (95 % interval)": r["text"], "seconds": f"{r['seconds']:.0f}"}
+                         for r in results])
+    return markdown_table(rows) + f"\n\n![learning curve]({figure.name})\n"
 
 
 def _link_subset(data_dir: Path, subset: Path, n: int, rng_seed: int) -> None:
