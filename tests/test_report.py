@@ -69,7 +69,10 @@ def _cam() -> pd.DataFrame:
 
 def test_focus_sentence_counts_the_photos_it_cannot_score():
     text = report.focus_sentence(_cam())
-    assert "36% of the heat lies on the toy" in text and "1 of 6 photos" in text
+    assert "36% of the heat lies on the toy" in text and "1 photo of 6 got no heat at all" in text
+    assert "no toy outline" not in text
+    outline = report.focus_sentence(_cam().assign(mask_area=[0.1, 0.1, np.nan, 0.2, 0.2, 0.2]))
+    assert "1 of 6 photos have no toy outline" in outline and "no heat" not in outline
     assert "Correct answers put 50%" in text and "wrong ones 15%" in text
     assert report.focus_sentence(_cam().assign(focus=np.nan)) is None
 

@@ -152,8 +152,13 @@ def focus_sentence(cam: pd.DataFrame) -> str | None:
         text += f" Correct answers put {by_outcome[1]:.0%} of their heat on the toy, wrong ones {by_outcome[0]:.0%}."
     lift = scored.groupby("actual_label")["focus_lift"].mean()
     text += f" The class it looks at least: **{names(lift[lift == lift.min()].index)}** ({lift.min():.1f}x chance)."
-    if len(scored) < len(cam):
-        text += f" ({len(cam) - len(scored)} of {len(cam)} photos have no toy outline and are not scored.)"
+    no_outline = int(cam["mask_area"].isna().sum())
+    no_heat = len(cam) - len(scored) - no_outline
+    if no_outline:
+        text += f" ({no_outline} of {len(cam)} photos have no toy outline and are not scored.)"
+    if no_heat:
+        text += (f" ({plural(no_heat, 'photo')} of {len(cam)} got no heat at all — Grad-CAM found no evidence for "
+                 "the predicted class there — and are not scored.)")
     return text
 
 
@@ -172,9 +177,15 @@ def depth_pair(cam: pd.DataFrame) -> pd.DataFrame | None:
 def findings(record: dict, history: pd.DataFrame, results: dict, cam: pd.DataFrame | None) -> list[str]:
     """The bullets that close a training notebook: over-fitting, per-class extremes and confusions, where it looks."""
     gap = history["accuracy"].max() - record["best_val_accuracy"]
+    if gap > 0.1:
+        verdict = ": the network memorises its training photos."
+    elif gap >= 0:
+        verdict = ": little over-fitting."
+    else:
+        verdict = (": training accuracy stays below validation accuracy, because the training pass is the harder one "
+                   "(dropout, augmented photos): no sign of over-fitting.")
     lines = [f"- **Over-fitting:** training accuracy reached {_pct(history['accuracy'].max())} while validation "
-             f"peaked at {_pct(record['best_val_accuracy'])}, a gap of {gap * 100:.1f} points"
-             + (": the network memorises its training photos." if gap > 0.1 else ": little over-fitting.")]
+             f"peaked at {_pct(record['best_val_accuracy'])}, a gap of {gap * 100:.1f} points" + verdict]
     confusion = top_confusion(results["confusion"])
     lines.append(f"- **Per class:** {class_extremes(results['per_class'])}"
                  + (f"; most common mix-up: {confusion}." if confusion else "; no mix-ups."))
