@@ -5,14 +5,13 @@ sentence is built here from the runs' records and predictions (tested in tests/t
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import comparison, evaluation, gradcam, models, training, transfer
 from .images import load_mask
-from .report import interval_column, names, show
+from .report import interval_column, names
 
 # Which notebook trains which run, for the "not trained yet" note.
 TRAINED_BY = {**{models.MODEL_TABLE[n].name: f"notebook {nb}" for nb, numbers in
