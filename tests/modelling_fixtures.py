@@ -80,6 +80,29 @@ def write_split(root: Path, split: str, images: np.ndarray, labels: np.ndarray, 
     return files
 
 
+def tiny_trained_runs(root: Path, runs: dict, class_names, *, train_per_class: int = 8, epochs: int = 1,
+                      **fit_kwargs) -> dict:
+    """A tiny series on disk, as the notebooks leave it: planted data (``root/data``: training, and test with toy
+    masks) and one small conv net per ``runs`` entry (run name -> its record's settings) trained and saved under
+    ``root/models``. Returns the ``training.RunResult`` of each name."""
+    from toyrobot_utils import models, training
+
+    classes = len(class_names)
+    x, y, _ = planted_task(train_per_class, classes=classes, size=40, toy=12, seed=1)
+    xt, yt, mt = planted_task(3, classes=classes, size=40, toy=12, seed=2)
+    write_split(root / "data", "training", x[::3], y[::3], class_names)
+    write_split(root / "data", "test", xt, yt, class_names, masks=mt)
+    results = {}
+    for name, settings in runs.items():
+        training.seed_everything(0)
+        model = models.build_conv_net(classes, (40, 40), filters=(4, 8), dense=8)
+        results[name] = training.fit(model, arrays_dataset(x, y, classes), arrays_dataset(xt, yt, classes), name=name,
+                                     epochs=epochs, models_dir=root / "models", verbose=0,
+                                     class_names=list(class_names), settings={"image_size": [40, 40], **settings},
+                                     **fit_kwargs)
+    return results
+
+
 def tiny_gap_model(classes: int = 2, size: int = 48, seed: int = 0):
     """Two small conv layers, global average pooling, Dense + softmax Activation: learns the planted tasks in a few
     epochs and has a write-up-style softmax layer (logits as its input)."""

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from modelling_fixtures import arrays_dataset, planted_task, write_split  # noqa: E402
+from modelling_fixtures import tiny_trained_runs  # noqa: E402
 
 from toyrobot_utils import comparison, evaluation, models, plots, training  # noqa: E402
 
@@ -21,16 +21,9 @@ CLASSES = ["bananagrams", "brios", "cars"]
 def series(tmp_path_factory):
     """Two write-up runs (models 1 and 3 of the table) and the tuned network, tiny, on planted data with masks."""
     root = tmp_path_factory.mktemp("comparison")
-    x, y, _ = planted_task(12, classes=3, size=40, toy=12, seed=1)
-    xt, yt, mt = planted_task(3, classes=3, size=40, toy=12, seed=2)
-    write_split(root / "data", "training", x[::3], y[::3], CLASSES)
-    write_split(root / "data", "test", xt, yt, CLASSES, masks=mt)
-    for name, number in ((models.MODEL_TABLE[1].name, 1), (models.MODEL_TABLE[3].name, 3), ("tuned", "tuned")):
-        training.seed_everything(0)
-        model = models.build_conv_net(3, (40, 40), filters=(4, 8), dense=8)
-        training.fit(model, arrays_dataset(x, y, 3), arrays_dataset(xt, yt, 3), name=name, epochs=1,
-                     models_dir=root / "models", verbose=0, class_names=CLASSES,
-                     settings={"model_number": number, "changes": f"run {number}", "image_size": [40, 40]})
+    tiny_trained_runs(root, {name: {"model_number": number, "changes": f"run {number}"} for name, number in
+                             ((models.MODEL_TABLE[1].name, 1), (models.MODEL_TABLE[3].name, 3), ("tuned", "tuned"))},
+                      CLASSES, train_per_class=12)
     return root
 
 

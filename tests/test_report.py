@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelling_fixtures import arrays_dataset, planted_task, write_split
-from toyrobot_utils import data, experiments, models, report, results_report, training, tuning_report
+from modelling_fixtures import tiny_trained_runs
+from toyrobot_utils import data, experiments, report, results_report, training, tuning_report
 
 CLASSES = ["alpha", "beta", "gamma"]
 
@@ -147,15 +147,8 @@ def test_steps_note_lists_only_real_differences():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    x, y, _ = planted_task(8, classes=3, size=40, toy=12, seed=1)
-    xt, yt, mt = planted_task(3, classes=3, size=40, toy=12, seed=2)
-    write_split(root / "data", "training", x[::3], y[::3], CLASSES)
-    write_split(root / "data", "test", xt, yt, CLASSES, masks=mt)
-    training.seed_everything(0)
-    model = models.build_conv_net(3, (40, 40), filters=(4, 8), dense=8)
-    run = training.fit(model, arrays_dataset(x, y, 3), arrays_dataset(xt, yt, 3), name="m1_baseline", epochs=2,
-                       models_dir=root / "models", verbose=0, class_names=CLASSES, lr_reducer=True,
-                       settings={"model_number": 1, "changes": "tiny", "image_size": [40, 40]})
+    run = tiny_trained_runs(root, {"m1_baseline": {"model_number": 1, "changes": "tiny"}}, CLASSES, epochs=2,
+                            lr_reducer=True)["m1_baseline"]
     folders = SimpleNamespace(data=root / "data", models=root / "models", figures=root / "figures")
     return run, folders
 
@@ -185,6 +178,35 @@ def test_experiment_test_runs_store_predictions_and_every_overlay(tiny_run):
     table, cams = experiments.test_runs({1: run}, test, folders)
     assert list(table.index) == [1] and 0 <= table.loc[1, "test accuracy"] <= 1 and "–" in table.loc[1, "95 % interval"]
     assert len(cams[1]) == 9 and len(list((folders.figures / "gradcam" / run.name).glob("*.jpg"))) == 9
+
+
+def test_notebook_10_saves_every_models_overlays_and_shows_the_depth_insight_of_the_runs_only_it_evaluates(
+        tiny_run, capsys, tmp_path):
+    run, folders = tiny_run
+    table = pd.DataFrame({"name": [run.name]}, index=["1"])
+    focus, cams = results_report.focus_table(table, folders.models, folders.data, overlays_dir=tmp_path / "gradcam")
+    assert list(focus.index) == ["1"] and len(cams["1"]) == 9
+    assert len(list((tmp_path / "gradcam" / run.name).glob("*.jpg"))) == 9
+    assert results_report.show_depth_insights(table, cams, folders) == []  # m1 is evaluated in full by notebook 02
+    assert "in the notebook that trained it" in capsys.readouterr().out
+    assert results_report.show_depth_insights(table, cams, folders, names=(run.name,)) == ["1"]
+    out = capsys.readouterr().out
+    assert f"depth insight ({run.name})" in out
+    if report.depth_pair(cams["1"]) is None:  # every class all right or all wrong: the sentence says which
+        assert "needs a class with both" in out
+    else:
+        assert (folders.figures / f"{run.name}_depth_insight_gradcam_grid.png").exists()
+
+
+def test_background_grid_is_one_row_per_class_with_counts_and_the_usual_background_marked():
+    per_background = pd.DataFrame({
+        "class": ["all", "all", "duplos", "duplos", "cars"],
+        "background": ["white_table", "wood_floor", "white_table", "wood_floor", "wood_floor"],
+        "typical": [None, None, True, False, False], "photos": [6, 4, 5, 1, 3], "correct": [5, 2, 5, 0, 2]})
+    grid = report.background_grid(per_background)
+    assert list(grid.index) == ["cars", "duplos"] and list(grid.columns) == ["white_table", "wood_floor"]
+    assert grid.loc["duplos", "white_table"] == "5/5 ★" and grid.loc["duplos", "wood_floor"] == "0/1"
+    assert grid.loc["cars", "white_table"] == "–" and grid.loc["cars", "wood_floor"] == "2/3"
 
 
 def test_duel_lines_say_which_differences_are_noise():

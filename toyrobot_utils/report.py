@@ -229,19 +229,23 @@ def _per_class_with_intervals(results: dict) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("actual_label")
 
 
-def show_depth_insight(run, cam: pd.DataFrame, figures_dir) -> None:
+def show_depth_insight(run, cam: pd.DataFrame, figures_dir, name: str | None = None) -> None:
     """The write-up's depth insight for one run: its surest right and surest wrong answer on the same class, the
-    photos and their Grad-CAM side by side (``depth_pair`` picks them)."""
+    photos and their Grad-CAM side by side (``depth_pair`` picks them). ``run``: a run, or any model
+    ``evaluation.resolve_model`` accepts (then pass its ``name``)."""
+    name = name or run.name
     pair = depth_pair(cam)
     if pair is None:
-        show(f"**The depth insight ({run.name})** needs a class with both a right and a wrong answer; every class "
-             "here is either all right or all wrong.")
+        wrong = int((cam["correct"] == 0).sum())
+        show(f"**The depth insight ({name})** needs a class with both a right and a wrong answer; "
+             + ("it got every test photo right." if wrong == 0 else
+                "every class here is either all right or all wrong."))
         return
     cls = pair["actual_label"].iloc[0]
-    show(f"**The depth insight ({run.name}):** two {cls} photos, one the network got right and one it got wrong, "
+    show(f"**The depth insight ({name}):** two {cls} photos, one the network got right and one it got wrong, "
          "side by side. Where does its attention go in each?")
     show(plots.gradcam_grid(run, files=list(pair["path"]), labels=list(pair["actual_label"]), n=2, cols=2,
-                            name=f"{run.name}_depth_insight", figures_dir=figures_dir))
+                            name=f"{name}_depth_insight", figures_dir=figures_dir))
 
 
 def _show_gradcam(run, cam: pd.DataFrame, examples: int, figures_dir) -> None:
@@ -310,6 +314,16 @@ def story_so_far(models_dir, upto: int, photos: dict | None = None) -> pd.DataFr
                   "writeup_test_accuracy", "train_val_gap", "seconds_per_epoch"]].round(3)
 
 
+def background_grid(per_background: pd.DataFrame) -> pd.DataFrame:
+    """``bias.by_background``'s per-class rows as one compact grid: a row per class, a column per background,
+    "right/photos" in each cell (★ on the class's usual background, – where it has no photo)."""
+    rows = per_background[per_background["class"] != "all"]
+    cells = rows.assign(cell=[f"{int(c)}/{int(n)}" + (" ★" if pd.notna(t) and bool(t) else "")
+                              for c, n, t in zip(rows["correct"], rows["photos"], rows["typical"])])
+    grid = cells.pivot(index="class", columns="background", values="cell").fillna("–")
+    return grid.rename_axis(index="class", columns="background")
+
+
 def background_sentence(per_background: pd.DataFrame) -> str | None:
     """The bias insight in numbers: for each class the built-in set usually photographs on one background, its
     accuracy there against elsewhere (with the photo counts)."""
@@ -326,7 +340,7 @@ def background_sentence(per_background: pd.DataFrame) -> str | None:
     if not parts:
         return None
     return ("Accuracy on a class's usual background against the others: " + "; ".join(parts) + ". With this few "
-            "photos per group, read the intervals in the table before the difference.")
+            "photos per group, read the counts before the percentages.")
 
 
 def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None = None,
@@ -345,8 +359,9 @@ def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None =
         ]}).drop(columns=["accuracy_low", "accuracy_high"]).round(2)
         show("### Accuracy and focus per background",
              readable[readable["class"] == "all"].drop(columns=["class", "typical"]).set_index("background"),
-             "Per class and background (`typical`: the background this class is usually photographed on):",
-             readable[readable["class"] != "all"].set_index(["class", "background"]),
+             "Per class and background: photos sorted right of photos taken there (★: the background this class "
+             "is usually photographed on; – none):",
+             background_grid(per_background),
              background_sentence(per_background) or "")
     swap = bias.background_swap(runs, data_dir=folders.data, models_dir=folders.models)
     summary = swap.summary.set_index("model")
@@ -357,6 +372,7 @@ def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None =
 __all__ = [
     "Evaluation",
     "accuracy_sentence",
+    "background_grid",
     "background_sentence",
     "class_extremes",
     "depth_pair",

@@ -1,17 +1,19 @@
 """What notebook 10 shows of the whole series: which runs are there, their latencies timed side by side, one table of
-all models with intervals, which differences are real, what each model looks at, and the closing findings. Every
+all models with intervals, which differences are real, what each model looks at (every test photo's overlay saved,
+the depth insight of the runs no other notebook evaluates), and the closing findings. Every
 sentence is built here from the runs' records and predictions (tested in tests/test_report.py).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import comparison, evaluation, gradcam, models, training, transfer
 from .images import load_mask
-from .report import interval_column, names
+from .report import interval_column, names, show, show_depth_insight
 
 # Which notebook trains which run, for the "not trained yet" note.
 TRAINED_BY = {**{models.MODEL_TABLE[n].name: f"notebook {nb}" for nb, numbers in
@@ -82,20 +84,41 @@ def one_photo_per_class(predictions: pd.DataFrame, seed: int, n: int) -> list[st
     return photos[:n]
 
 
-def focus_table(table: pd.DataFrame, models_dir, data_dir) -> tuple[pd.DataFrame, dict]:
+def focus_table(table: pd.DataFrame, models_dir, data_dir, overlays_dir=None) -> tuple[pd.DataFrame, dict]:
     """Grad-CAM of every test photo through every model: the object-focus summary (with each model's Grad-CAM grid,
-    which sets how sharp its heat-map can be) and the per-photo tables."""
+    which sets how sharp its heat-map can be) and the per-photo tables. With ``overlays_dir``, every model's overlays
+    of every test photo are saved under ``overlays_dir/<run>/``, so each run has them whichever notebook trained it."""
     cams, grids = {}, {}
     for label, row in table.iterrows():
         resolved = evaluation.resolve_model(row["name"], models_dir=models_dir)
         grids[label] = "{} x {}".format(*gradcam.heatmap_grid(resolved.model))
-        cams[label] = gradcam.gradcam_table(resolved.model, "test", image_size=resolved.image_size,
-                                            preprocessing=resolved.preprocessing, class_names=resolved.class_names,
-                                            data_dir=data_dir)
+        cams[label], maps = gradcam.gradcam_table(
+            resolved.model, "test", image_size=resolved.image_size, preprocessing=resolved.preprocessing,
+            class_names=resolved.class_names, data_dir=data_dir, return_heatmaps=True)
+        if overlays_dir is not None:
+            gradcam.save_overlays(cams[label], maps, resolved.image_size, Path(overlays_dir) / row["name"])
     focus = comparison.focus_summary(cams)
     if not focus.empty:
         focus.insert(0, "Grad-CAM grid", pd.Series(grids))
     return focus, cams
+
+
+# The runs whose own notebook trains them but does not show their full evaluation: 08's reference (the write-up's
+# tuned network, trained beside ours) and 09's fine-tuned stage (09 shows its accuracy against the frozen one).
+EVALUATED_ONLY_HERE = ("writeup_tuned", "m9_mobilenet_v2_finetune")
+
+
+def show_depth_insights(table: pd.DataFrame, cams: dict, folders, names=EVALUATED_ONLY_HERE) -> list[str]:
+    """The depth insight (``report.show_depth_insight``) of the runs ``names`` that are in ``table``, from the
+    Grad-CAM tables ``focus_table`` made: every model of the series gets one, in its notebook or here. Returns the
+    labels shown."""
+    shown = [label for label, row in table.iterrows() if row["name"] in names and label in cams]
+    for label in shown:
+        run = evaluation.resolve_model(table.loc[label, "name"], models_dir=folders.models)
+        show_depth_insight(run, cams[label], folders.figures, name=table.loc[label, "name"])
+    if not shown:
+        show("Every model here had its depth insight in the notebook that trained it.")
+    return shown
 
 
 def ranked(table: pd.DataFrame) -> pd.DataFrame:
@@ -148,5 +171,5 @@ def findings(table: pd.DataFrame, focus: pd.DataFrame, swap: pd.DataFrame | None
     return "\n".join(lines)
 
 
-__all__ = ["TRAINED_BY", "findings", "focus_table", "one_photo_per_class", "overview", "ranked", "runs_note",
-           "steps_note", "time_all"]
+__all__ = ["EVALUATED_ONLY_HERE", "TRAINED_BY", "findings", "focus_table", "one_photo_per_class", "overview", "ranked",
+           "runs_note", "show_depth_insights", "steps_note", "time_all"]
