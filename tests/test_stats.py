@@ -20,6 +20,8 @@ def test_wilson_interval_is_honest_at_the_edges():
     low, high = stats.wilson_interval(15, 15)
     assert high == pytest.approx(1.0) and low == pytest.approx(0.7961, abs=1e-4)  # 15 of 15 right does not prove 100 %
     assert stats.accuracy_text(61, 75) == "81.3 % (95 % interval 71.1 %–88.5 %; 61 of 75 photos)"
+    assert stats.interval_text(*stats.wilson_interval(61, 75)) == "71%–89%"
+    assert stats.interval_text(*stats.wilson_interval(0, 0)) == "–" and stats.interval_text(None, None) == "–"
     with pytest.raises(ValueError):
         stats.wilson_interval(16, 15)
 

@@ -91,7 +91,7 @@ def test_runs(runs: Mapping[int, object], test_split, folders) -> tuple[pd.DataF
                               folders.figures / "gradcam" / run.name)
         correct, total = int(results["df"]["correct"].sum()), len(results["df"])
         low, high = stats.wilson_interval(correct, total)
-        rows.append({"model": number, "test accuracy": correct / total, "95 % interval": f"{low:.0%}–{high:.0%}",
+        rows.append({"model": number, "test accuracy": correct / total, "95 % interval": stats.interval_text(low, high),
                      "focus on the toy": cam["focus"].mean(), "focus ÷ chance": cam["focus_lift"].mean()})
         cams[number] = cam
     return pd.DataFrame(rows).set_index("model"), cams

@@ -225,7 +225,7 @@ def _per_class_with_intervals(results: dict) -> pd.DataFrame:
     for cls, group in df.groupby("actual_label"):
         low, high = stats.wilson_interval(int(group["correct"].sum()), len(group))
         rows[cls] = {"photos": len(group), "correct": int(group["correct"].sum()),
-                     "accuracy": group["correct"].mean(), "95 % interval": f"{low:.0%}–{high:.0%}"}
+                     "accuracy": group["correct"].mean(), "95 % interval": stats.interval_text(low, high)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("actual_label")
 
 
@@ -294,8 +294,8 @@ def show_evaluation(run, test_split, folders, *, examples: int = 8, writeup: flo
 
 
 def interval_column(table: pd.DataFrame) -> pd.Series:
-    """'62–82 %' per row of a comparison table (its test_low/test_high columns), '–' where a run has no test yet."""
-    return pd.Series([f"{low:.0%}–{high:.0%}" if pd.notna(low) else "–"
+    """'62%–82%' per row of a comparison table (its test_low/test_high columns), '–' where a run has no test yet."""
+    return pd.Series([stats.interval_text(low, high)
                       for low, high in zip(table.get("test_low", []), table.get("test_high", []))], index=table.index,
                      dtype=object)
 
@@ -355,7 +355,8 @@ def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None =
     if predictions is not None:
         per_background = bias.by_background(predictions, folders.data, cam=cam)
         readable = per_background.assign(**{"95 % interval": [
-            f"{low:.0%}–{high:.0%}" for low, high in zip(per_background["accuracy_low"], per_background["accuracy_high"])
+            stats.interval_text(low, high)
+            for low, high in zip(per_background["accuracy_low"], per_background["accuracy_high"])
         ]}).drop(columns=["accuracy_low", "accuracy_high"]).round(2)
         show("### Accuracy and focus per background",
              readable[readable["class"] == "all"].drop(columns=["class", "typical"]).set_index("background"),

@@ -38,6 +38,13 @@ def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def interval_text(low, high) -> str:
+    """'62%–82%': an interval of accuracies as the notebooks' tables show it; '–' where there is none (no photos)."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return "–"
+    return f"{low:.0%}–{high:.0%}"
+
+
 def accuracy_text(correct: int, total: int, confidence: float = 0.95) -> str:
     """'81.3 % (95 % interval 71.1–88.5 %; 61 of 75 photos)'."""
     low, high = wilson_interval(correct, total, confidence)
@@ -83,4 +90,4 @@ def pairwise_mcnemar(correct: Mapping[str, pd.Series], alpha: float = ALPHA) -> 
                                        "only B right", "p-value", "verdict"])
 
 
-__all__ = ["ALPHA", "accuracy_text", "mcnemar_exact", "pairwise_mcnemar", "wilson_interval"]
+__all__ = ["ALPHA", "accuracy_text", "interval_text", "mcnemar_exact", "pairwise_mcnemar", "wilson_interval"]

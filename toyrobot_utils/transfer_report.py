@@ -81,7 +81,7 @@ def _stage_row(stage: str, record: dict, predictions: pd.DataFrame) -> dict:
     low, high = stats.wilson_interval(right, total)
     return {"stage": stage, "trainable_params": record["params_trainable"], "epochs_run": record["epochs_run"],
             "best_epoch": record["best_epoch"], "val_accuracy": record["best_val_accuracy"],
-            "test_accuracy": right / total, "test 95 % interval": f"{low:.0%}–{high:.0%}",
+            "test_accuracy": right / total, "test 95 % interval": stats.interval_text(low, high),
             "seconds_per_epoch": record["seconds_per_epoch"]}
 
 
