@@ -69,7 +69,8 @@ def main(argv=None) -> int:
     photos = np.random.default_rng(0).integers(0, 256, (args.photos, args.size, args.size, 3), dtype=np.uint8)
     old = seconds_per_epoch(four_layers(), photos, args.batch_size, args.repeats)
     new = seconds_per_epoch(data.augmentation_block(seed=0), photos, args.batch_size, args.repeats)
-    body = (f"| augmentation | s per epoch ({args.photos} photos, {args.size} px, batch {args.batch_size}) | speed-up |\n"
+    body = (f"| augmentation | s per epoch ({args.photos} photos, {args.size} px, batch {args.batch_size}) "
+            "| speed-up |\n"
             f"|---|---|---|\n| Keras' four geometric layers + brightness | {old:.2f} | 1.00x |\n"
             f"| `data.RandomGeometry` (one resampling) + brightness | {new:.2f} | {old / new:.2f}x |\n\n"
             f"Median of {args.repeats} passes each, after one pass to trace; random photos (the cost does not depend "
@@ -78,8 +79,8 @@ def main(argv=None) -> int:
     print(body)
     kwargs = {"results": args.results} if args.results else {}
     command = "python benchmarks/augmentation.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_section("augmentation", "Augmentation: one geometric resampling instead of four", body, command=command.strip(),
-                  **kwargs)
+    write_section("augmentation", "Augmentation: one geometric resampling instead of four", body,
+                  command=command.strip(), **kwargs)
     return 0
 
 

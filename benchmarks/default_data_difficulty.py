@@ -46,7 +46,8 @@ def _fit_best(model, train, val, epochs, batch_size=None):
 
 
 def baseline_accuracy(data_dir: Path, epochs: int, seed: int) -> tuple[float, dict]:
-    from toyrobot_utils import data, models, training
+    from toyrobot_utils import data
+    from toyrobot_utils.modelling import models, training
 
     training.seed_everything(seed)
     sets = data.load_datasets(data_dir, image_size=(128, 128), batch_size=32, preprocessing="rescale", verbose=False)
@@ -59,7 +60,8 @@ def baseline_accuracy(data_dir: Path, epochs: int, seed: int) -> tuple[float, di
 def mobilenet_v2_accuracy(data_dir: Path, seed: int) -> tuple[float, dict]:
     import keras
 
-    from toyrobot_utils import data, models, training
+    from toyrobot_utils import data
+    from toyrobot_utils.modelling import models, training
 
     training.seed_everything(seed)
     sets = data.load_datasets(data_dir, image_size=(224, 224), batch_size=32, preprocessing="mobilenet_v2",
@@ -91,7 +93,7 @@ def main(argv=None) -> int:
     data_dir = args.data_dir
     try:
         if data_dir is None:
-            from toyrobot_utils import default_data
+            from toyrobot_utils.synthetic import default_data
 
             tmp = Path(tempfile.mkdtemp(prefix="toyrobot-difficulty-"))
             data_dir = tmp / "data"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toyrobot_utils import default_data  # noqa: E402
+from toyrobot_utils.synthetic import default_data  # noqa: E402
 
 
 def main(argv=None) -> int:

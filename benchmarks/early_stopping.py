@@ -20,7 +20,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # benchmarks/report.py
 import pandas as pd  # noqa: E402
 from report import markdown_table, write_section  # noqa: E402
 
-from toyrobot_utils import training  # noqa: E402
+from toyrobot_utils.modelling import training  # noqa: E402
 
 PATIENCES = (5, 10, 15, 20)
 

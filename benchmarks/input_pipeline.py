@@ -294,7 +294,7 @@ class Bench:
     def __init__(self, epochs: int, seed: int, idg_workers: int):
         import keras
 
-        from toyrobot_utils import models, training
+        from toyrobot_utils.modelling import models, training
 
         self.keras, self.models, self.training = keras, models, training
         self.epochs, self.seed, self.idg_workers = epochs, seed, idg_workers
@@ -439,7 +439,9 @@ def table_lines(runs: list[Run], markdown: bool) -> list[str]:
     if markdown:
         return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(x) + " |" for x in rows]
     widths = [max(len(h), *(len(x[i]) for x in rows)) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i < 3 or i == 8 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    def fmt(cells):
+        return "  ".join(c.ljust(w) if i < 3 or i == 8 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     return [fmt(head)] + [fmt(x) for x in rows]
 
 
@@ -544,7 +546,7 @@ def _folders(args, tmp: Path) -> tuple[Path, bool, dict[str, Path], dict | None]
     """The folders to time: the data folder as it is (the built-in set generated into ``tmp`` when it holds no
     photos; a few photos per class with --quick) and its phone-size copy. Returns (data folder, generated?,
     {label: folder}, the phone copy's description)."""
-    from toyrobot_utils import default_data
+    from toyrobot_utils.synthetic import default_data
 
     data_dir = args.data_dir
     generated = False

@@ -40,9 +40,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
 from report import RESULTS, markdown_table, write_section  # noqa: E402
-from toyrobot_utils import config, data, evaluation, models, stats, training, transfer  # noqa: E402
+
+from toyrobot_utils import config, data, stats
+from toyrobot_utils.analysis import evaluation
+from toyrobot_utils.modelling import models, training, transfer  # noqa: E402
 
 BASELINE = 1
 CUSTOM = 5  # the highest validation accuracy of the write-up's hand-built networks (see the docstring)
@@ -280,8 +282,8 @@ def main(argv=None) -> int:
     return 0
 
 
-NOTES = f"""- One folder, one split: every model trains on its training photos, is chosen on its validation photos and is
-  scored once on its test photos. Intervals: 95 % Wilson (`stats.accuracy_text`). Seconds: training (and, for the
+NOTES = f"""- One folder, one split: every model trains on its training photos, is chosen on its validation photos and
+  is scored once on its test photos. Intervals: 95 % Wilson (`stats.accuracy_text`). Seconds: training (and, for the
   transfer model, computing the base's features once) on this machine, not the test predictions.
 - Best hand-built network: write-up model {CUSTOM}, the highest validation accuracy among the write-up's hand-built
   networks (choosing by its test accuracy would be choosing on test photos).

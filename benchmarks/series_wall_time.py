@@ -1,4 +1,4 @@
-"""The full notebook series' wall time with the run command (``python -m toyrobot_utils run-series``, i.e. ``make run``).
+"""The full notebook series' wall time with the run command (``toyrobot run-series``, i.e. ``make run``).
 
     .venv/bin/python benchmarks/series_wall_time.py [--notebooks-dir notebooks] [--results PATH]
     .venv/bin/python benchmarks/series_wall_time.py --run [--only 01 02] [--data-dir data] [-p epochs 5] [--keep DIR]
@@ -43,7 +43,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # benchmarks/report.py
     sys.path.append(str(Path(__file__).resolve().parent))
 
 from toyrobot_utils import config  # noqa: E402
-from toyrobot_utils.series import series_notebooks  # noqa: E402
+from toyrobot_utils.series.runner import series_notebooks  # noqa: E402
 
 SAME_RUN_GAP = timedelta(minutes=5)  # run-series starts the next notebook right away
 
@@ -216,7 +216,7 @@ def _display(path: Path) -> str:
 
 
 def measured(args, argv) -> int:
-    from toyrobot_utils import default_data
+    from toyrobot_utils.synthetic import default_data
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="toyrobot-series-run-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ at one thread, side by side in one run, for every trained model (or one).
     .venv/bin/python benchmarks/tflite_latency.py [--model NAME ...] [--models-dir models] [--data-dir data]
         [--runs 50] [--out-dir DIR] [--quick] [--results PATH | --no-write]
 
-For each model with a run record in ``--models-dir`` (``robot.trained_models``; ``--model`` picks some), the script
+For each model with a run record in ``--models-dir`` (``predict.trained_models``; ``--model`` picks some), the script
 exports the three .tflite files (``export.export_tflite``: beside the model unless ``--out-dir``; int8 is full-integer,
 calibrated on training photos of ``--data-dir``), then measures every format on the same preprocessed test photos
 (``export.compare_formats``): accuracy, its change against the Keras model measured in this run, the share of photos
@@ -34,7 +34,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pandas as pd  # noqa: E402
 
-from toyrobot_utils import config, export, robot  # noqa: E402
+from toyrobot_utils import config
+from toyrobot_utils.robot import export, predict  # noqa: E402
 
 QUICK = {"runs": 5, "warmup": 1, "calibration": 20}
 
@@ -114,13 +115,13 @@ def main(argv=None) -> int:
     if args.model:
         names = list(args.model)
     else:
-        available = robot.trained_models(args.models_dir)
+        available = predict.trained_models(args.models_dir)
         names = list(available["name"])
         skipped = available.attrs["without_record"]
         if skipped:
             print(f"skipped (no run record): {', '.join(skipped)}")
     if not names:
-        print(f"No trained model with a record in {args.models_dir}: {robot.TRAIN_FIRST}.", file=sys.stderr)
+        print(f"No trained model with a record in {args.models_dir}: {predict.TRAIN_FIRST}.", file=sys.stderr)
         return 2
     print(f"models: {', '.join(names)}; data: {args.data_dir}; {args.runs} runs, 1 thread; {os.cpu_count()} CPUs, "
           f"load average {load:.1f}", flush=True)

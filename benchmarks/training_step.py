@@ -10,7 +10,9 @@ per epoch of the epochs after the first (which traces and compiles), the ratio t
 GFLOP/s — the network's training arithmetic (forward multiply-adds of every Conv2D and Dense layer, times 3 for the
 backward pass) divided by the time — beside a 2048 x 2048 float32 matrix product's GFLOP/s on the same cores, the
 best this CPU does. Variants: TensorFlow's defaults; intra-op threads = cores with one inter-op thread; one thread;
-oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``); XLA (``jit_compile=True``); ``steps_per_execution=8`` (channels-first images are left out: TensorFlow's CPU convolutions are channels-last). Writes the section "training_step" of benchmarks/RESULTS.md.
+oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``); XLA (``jit_compile=True``); ``steps_per_execution=8`` (channels-first
+images are left out: TensorFlow's CPU convolutions are channels-last). Writes the section "training_step" of
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def child(job: dict) -> dict:
             times.append(time.perf_counter() - start)
         return {"gflops": 2 * 2048 ** 3 / statistics.median(times) / 1e9}
 
-    from toyrobot_utils import data, models
+    from toyrobot_utils import data
+    from toyrobot_utils.modelling import models
 
     keras.utils.set_random_seed(0)
     shape = (IMAGE, IMAGE, 3)

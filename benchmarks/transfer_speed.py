@@ -27,7 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from toyrobot_utils import config, data, default_data, models, training, transfer  # noqa: E402
+from toyrobot_utils import config, data
+from toyrobot_utils.modelling import models, training, transfer  # noqa: E402
+from toyrobot_utils.synthetic import default_data
 
 AIM = 5.0
 

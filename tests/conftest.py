@@ -119,7 +119,7 @@ def mobilenet_weights():
     """The MobileNetV2 ImageNet weights in Keras' cache: copied from ../shared/weights if needed, else skip."""
     import shutil
 
-    from toyrobot_utils import models
+    from toyrobot_utils.modelling import models
 
     filename = models.BASES["mobilenet_v2"].weights_filename((224, 224))
     cached = models.keras_weights_dir() / filename

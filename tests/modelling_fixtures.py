@@ -85,7 +85,7 @@ def tiny_trained_runs(root: Path, runs: dict, class_names, *, train_per_class: i
     """A tiny series on disk, as the notebooks leave it: planted data (``root/data``: training, and test with toy
     masks) and one small conv net per ``runs`` entry (run name -> its record's settings) trained and saved under
     ``root/models``. Returns the ``training.RunResult`` of each name."""
-    from toyrobot_utils import models, training
+    from toyrobot_utils.modelling import models, training
 
     classes = len(class_names)
     x, y, _ = planted_task(train_per_class, classes=classes, size=40, toy=12, seed=1)

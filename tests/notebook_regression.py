@@ -1,11 +1,12 @@
 """The notebook regression pass: the series re-executed by nbval under a small papermill configuration.
 
     python tests/notebook_regression.py prepare   # make the small default data set (deterministic) in build/nbval/
-    python tests/notebook_regression.py refresh   # re-create the stored copies in tests/notebooks/ (after editing a notebook)
+    python tests/notebook_regression.py refresh   # re-create the stored copies in tests/notebooks/ (after an edit)
     python tests/notebook_regression.py refresh 06 10   # only these (the notebooks before 10 still run, unstored)
 
 What runs under nbval is exactly what a papermill user runs: each stored copy in ``tests/notebooks/`` is the series
-notebook with the quick tour's parameters (``series.quick_parameters``, in build/nbval/) injected by papermill and executed once; nbval re-executes it and compares the outputs
+notebook with the quick tour's parameters (``runner.quick_parameters``, in build/nbval/) injected by papermill and
+executed once; nbval re-executes it and compares the outputs
 that must not drift (class indices, counts, model summaries, table shapes). ``tests/test_notebook_copies.py`` fails
 when a stored copy no longer matches its notebook, so the two cannot drift apart silently.
 """
@@ -27,7 +28,8 @@ BUILD = ROOT / "build" / "nbval"
 # search), in build/nbval/ instead of build/quick/ so the two never share models.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as in the unit tests: no TensorFlow start-up lines in the copies
 sys.path.insert(0, str(ROOT))
-from toyrobot_utils.series import prepare_quick_data, quick_parameters, strip_startup_noise  # noqa: E402
+from toyrobot_utils.series.runner import prepare_quick_data, quick_parameters, strip_startup_noise  # noqa: E402
+
 
 def series() -> list[Path]:
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))

@@ -46,7 +46,7 @@ MODULES = _modules()
 def _package_imports(tree: ast.Module) -> list[tuple[str, list[str], int]]:
     """(package module imported, names taken from it, line) for every import of a toyrobot_utils module, at any
     depth: ``from . import data``, ``from .data import load_split``, ``from toyrobot_utils.audit import audit``,
-    ``import toyrobot_utils.models`` (``__main__`` imports its commands by name, at the top layer)."""
+    ``import toyrobot_utils.modelling.models`` (``__main__`` imports its commands by name, at the top layer)."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):

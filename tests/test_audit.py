@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import CLASSES, make_dataset, tree_state, truncate, write_image
 from toyrobot_utils import audit as audit_module
 from toyrobot_utils import images
 from toyrobot_utils.__main__ import main
 from toyrobot_utils.audit import COLUMNS, AuditReport, DataSetError, audit
+
+from conftest import CLASSES, make_dataset, tree_state, truncate, write_image
 
 
 def row(report: AuditReport, path) -> pd.Series:

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_dataset, tree_state
 from PIL import Image
+
+from conftest import make_dataset, tree_state
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -220,7 +221,8 @@ def test_early_stopping_replays_full_length_runs(tmp_path):
               "late": [0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.8, 0.7]}  # a late best that patience 3 misses
     for name, values in curves.items():
         (models_dir / f"{name}.json").write_text(json.dumps({"name": name, "patience": None, "seconds_per_epoch": 2.0}))
-        lines = ["epoch,accuracy,loss,val_accuracy,val_loss"] + [f"{e},0.9,0.1,{v},1.0" for e, v in enumerate(values, 1)]
+        rows = [f"{e},0.9,0.1,{v},1.0" for e, v in enumerate(values, 1)]
+        lines = ["epoch,accuracy,loss,val_accuracy,val_loss"] + rows
         (models_dir / f"{name}_history.csv").write_text("\n".join(lines) + "\n")
     (models_dir / "stopped.json").write_text(json.dumps({"name": "stopped", "patience": 5, "seconds_per_epoch": 1.0}))
     (models_dir / "stopped_history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n1,0.5,1,0.5,1\n")
@@ -233,7 +235,8 @@ def test_early_stopping_replays_full_length_runs(tmp_path):
     assert table.loc["steady", "p3 val"] == 0.7 and table.loc["steady", "p3 saved"] == 2  # stops after epoch 6
     assert table.loc["late", "best val"] == 0.8 and table.loc["late", "p3 val"] == 0.6  # stopped at 5, before 7
     summary = module.summary(table.reset_index(), patiences=(3,))
-    assert summary.loc[0, "runs that lose accuracy"] == 1 and summary.loc[0, "largest loss (points)"] == pytest.approx(20)
+    assert summary.loc[0, "runs that lose accuracy"] == 1
+    assert summary.loc[0, "largest loss (points)"] == pytest.approx(20)
     assert "| patience |" in _section(results, "early_stopping")
 
 

@@ -1,4 +1,4 @@
-"""The background measurements (toyrobot_utils.bias) on a tiny generated built-in set and hand-made models whose
+"""The background measurements (analysis.bias) on a tiny generated built-in set and hand-made models whose
 reliance on the background is known: one that judges only the photo's mean colour (the background, mostly) must
 change its mind on other backgrounds, one that always answers the same must never."""
 
@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import make_dataset, tree_state  # noqa: E402
-
-from toyrobot_utils import bias  # noqa: E402
-from toyrobot_utils import default_data as dd  # noqa: E402
+from toyrobot_utils.analysis import bias  # noqa: E402
 from toyrobot_utils.stats import wilson_interval  # noqa: E402
+from toyrobot_utils.synthetic import default_data as dd  # noqa: E402
+
+from conftest import make_dataset, tree_state  # noqa: E402
 
 SIZE = 48
 # The colour model's answer per background: the set's own pairs (wood floor -> bananagrams, white table -> duplos)

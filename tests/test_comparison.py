@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from modelling_fixtures import tiny_trained_runs  # noqa: E402
+from toyrobot_utils.analysis import comparison, evaluation, plots
+from toyrobot_utils.modelling import models, training  # noqa: E402
 
-from toyrobot_utils import comparison, evaluation, models, plots, training  # noqa: E402
+from modelling_fixtures import tiny_trained_runs  # noqa: E402
 
 CLASSES = ["bananagrams", "brios", "cars"]
 
@@ -69,7 +70,8 @@ def test_focus_summary_tells_toy_lookers_from_floor_lookers():
     def cam(lift, correct):
         area = np.full(len(correct), 0.2)
         return pd.DataFrame({"focus": area * lift, "mask_area": area, "focus_lift": lift,
-                             "correct": correct, "actual_label": ["bananagrams", "duplos", "cars", "cars"][:len(correct)]})
+                             "correct": correct,
+                             "actual_label": ["bananagrams", "duplos", "cars", "cars"][:len(correct)]})
 
     summary = comparison.focus_summary({
         "toy": cam(np.array([3.0, 3.0, 2.5, 2.5]), [1, 1, 1, 0]),

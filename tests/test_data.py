@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import CLASSES, truncate, write_image
 from toyrobot_utils import config, data
 from toyrobot_utils.audit import DataSetError, audit
 from toyrobot_utils.data import SplitData, class_indices, load_batch, load_datasets, load_split
+
+from conftest import CLASSES, truncate, write_image
 
 SMALL = (32, 32)
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from toyrobot_utils import config
-from toyrobot_utils import default_data as dd
+from toyrobot_utils.synthetic import default_data as dd
 
 SMALL = {"training": 2, "validation": 1, "test": 1}
 FAST = {"counts": SMALL, "size_scale": 0.4, "workers": 1}

@@ -63,7 +63,8 @@ def test_environment_yml_matches_pyproject():
     pyproject, environment = _pyproject_pins(), _environment_pins()
     missing = sorted(set(pyproject) - set(environment))
     extra = sorted(set(environment) - set(pyproject))
-    differ = {k: (pyproject[k], environment[k]) for k in set(pyproject) & set(environment) if pyproject[k] != environment[k]}
+    differ = {k: (pyproject[k], environment[k])
+              for k in set(pyproject) & set(environment) if pyproject[k] != environment[k]}
     assert not missing, f"in pyproject.toml but not environment.yml: {missing}"
     assert not extra, f"in environment.yml but not pyproject.toml: {extra}"
     assert not differ, f"versions differ (pyproject, environment.yml): {differ}"
@@ -98,11 +99,13 @@ def test_requires_python_is_what_the_pins_need():
 def test_constraints_pin_every_pinned_package_at_the_same_version():
     """constraints.txt (the tested environment, used by the Makefile's install) agrees with pyproject.toml."""
     lines = (PROJECT_ROOT / "constraints.txt").read_text().splitlines()
-    constraints = {_name(l.split("==")[0]): l.split("==")[1].strip() for l in lines if "==" in l and not l.startswith("#")}
+    constraints = {_name(line.split("==")[0]): line.split("==")[1].strip()
+                   for line in lines if "==" in line and not line.startswith("#")}
     project = _project()
     wanted = _pyproject_pins(extras=[e for e in project["optional-dependencies"] if e != "gpu"])
     differ = {k: (v, constraints.get(k)) for k, v in wanted.items() if constraints.get(k) != v}
-    assert not differ, f"constraints.txt disagrees with pyproject.toml (pyproject, constraints): {differ}; run make constraints"
+    assert not differ, (f"constraints.txt disagrees with pyproject.toml (pyproject, constraints): {differ}; "
+                        "run make constraints")
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     assert "-c constraints.txt" in makefile and "==" not in makefile.split("constraints:")[0], (
         "the Makefile installs with constraints.txt and pins nothing itself")

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from modelling_fixtures import arrays_dataset, planted_task, write_split  # noqa: E402
+from toyrobot_utils.analysis import evaluation
+from toyrobot_utils.modelling import models, training  # noqa: E402
 
-from toyrobot_utils import evaluation, models, training  # noqa: E402
+from modelling_fixtures import arrays_dataset, planted_task, write_split  # noqa: E402
 
 CLASSES = ["bananagrams", "brios", "cars"]
 COLUMNS = ["actual_label", "predicted_label", "predicted_probability", "filename", "correct", "path"]
@@ -69,7 +70,7 @@ def trained(tmp_path_factory):
     xt, yt, _ = planted_task(4, classes=3, size=40, toy=12, seed=2)
     training.seed_everything(0)
     model = models.build_conv_net(3, (40, 40), filters=(4, 8), dense=8)
-    raw = lambda a, b: arrays_dataset(a, b, 3).map(lambda i, l: (i * 255.0, l))  # noqa: E731 - 0..255 inputs
+    raw = lambda a, b: arrays_dataset(a, b, 3).map(lambda i, label: (i * 255.0, label))  # noqa: E731 - 0..255 inputs
     result = training.fit(model, raw(x, y), raw(xt, yt), name="raw_run", epochs=2, models_dir=root / "models",
                           verbose=0, class_names=CLASSES, settings={"preprocessing": "none"})
     files = write_split(root / "data", "test", xt, yt, CLASSES)

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_robot import CLASSES, NAME, train_tiny_run
+
+from toyrobot_utils.__main__ import main
+from toyrobot_utils.analysis import evaluation
+from toyrobot_utils.robot import export, predict
 
 from conftest import make_dataset
-from test_robot import CLASSES, NAME, train_tiny_run
-from toyrobot_utils import evaluation, export, robot
-from toyrobot_utils.__main__ import main
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "tflite_latency.py"
 
@@ -168,5 +170,5 @@ def test_export_command_and_its_errors(exported, tmp_path, capsys):
         export.export_tflite(NAME, models_dir=models_dir, data_dir=data_dir, out_dir=out, variants=("int4",))
     with pytest.raises(export.LiteError, match="export-tflite"):
         export.TFLiteModel(out / "missing.tflite")
-    with pytest.raises(robot.RobotError, match="run notebook 02"):
+    with pytest.raises(predict.RobotError, match="run notebook 02"):
         export.export_tflite(models_dir=tmp_path / "empty", data_dir=data_dir)

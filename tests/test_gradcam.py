@@ -13,9 +13,11 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from modelling_fixtures import one_hot, planted_task, tiny_gap_model, write_split  # noqa: E402
+from toyrobot_utils.analysis import gradcam
+from toyrobot_utils.modelling import models, training  # noqa: E402
+from toyrobot_utils.synthetic import default_data
 
-from toyrobot_utils import default_data, gradcam, models, training  # noqa: E402
+from modelling_fixtures import one_hot, planted_task, tiny_gap_model, write_split  # noqa: E402
 
 SIZE = 48
 CLASSES = ["red_toys", "blue_toys"]

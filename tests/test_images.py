@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_image
 from toyrobot_utils import images
+
+from conftest import write_image
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 

@@ -25,7 +25,8 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from toyrobot_utils import data, keras_graph, models, training, tuning
+from toyrobot_utils import data, tuning
+from toyrobot_utils.modelling import keras_graph, models, training
 
 KERAS = f"Keras {keras.__version__}"
 KERAS_TUNER = f"keras_tuner {keras_tuner.__version__}"
@@ -177,7 +178,7 @@ def test_a_workers_oracle_sends_requests_through_a_stub_whose_wait_can_be_limite
 
 
 def test_keras_weights_dir_is_where_keras_caches_weights():
-    from keras.src.backend import config as keras_config  # the private rule we re-implement
+    from keras.src.backend import config as keras_config  # noqa: TID251 - the private rule we re-implement
 
     keras_cache = Path(keras_config.keras_home()).expanduser() / "models"
     assert models.keras_weights_dir() == keras_cache, (

@@ -13,9 +13,12 @@ import keras
 import numpy as np
 import pytest
 
+from toyrobot_utils import data, files, lineage
+from toyrobot_utils.analysis import comparison, evaluation
+from toyrobot_utils.modelling import models, training
+
 from conftest import tree_state, write_image
 from modelling_fixtures import InterruptAt, tiny_gap_model
-from toyrobot_utils import comparison, data, evaluation, files, lineage, models, training
 
 SIZE = 32
 COUNTS = {"training": 8, "validation": 4, "test": 3}

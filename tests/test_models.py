@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from modelling_fixtures import arrays_dataset, planted_task  # noqa: E402
+from toyrobot_utils.modelling import models  # noqa: E402
 
-from toyrobot_utils import models  # noqa: E402
+from modelling_fixtures import arrays_dataset, planted_task  # noqa: E402
 
 WRITEUP_TUNED = {"Input_Conv_Filters": 96, "n_Conv_Layers": 2, "Conv_0_Filters": 64, "Conv_1_Filters": 64,
                  "n_Dense_Layers": 1, "Dense_0_Neurons": 160, "Dropout": True, "Optimizer": "adam"}
@@ -32,7 +32,7 @@ def test_baseline_layers_and_compilation():
     model = models.build_baseline()
     assert layer_kinds(model) == ["Conv2D", "Activation", "MaxPooling2D", "Conv2D", "Activation", "MaxPooling2D",
                                   "Flatten", "Dense", "Activation", "Dense", "Activation"]
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [(c.filters, c.kernel_size, c.padding) for c in convs] == [(32, (3, 3), "same")] * 2
     assert model.layers[-1].get_config()["activation"] == "softmax"
     assert isinstance(model.optimizer, keras.optimizers.Adam)
@@ -42,12 +42,12 @@ def test_baseline_layers_and_compilation():
 
 def test_dropout_placements():
     writeup = models.build_dropout(5)
-    names = [l.name for l in writeup.layers]
+    names = [layer.name for layer in writeup.layers]
     # the write-up: Dense(num_classes) -> Dropout(0.5) -> Activation('softmax')
     assert names[-3:] == ["output", "output_dropout", "softmax"]
     assert writeup.get_layer("output_dropout").rate == 0.5
     hidden = models.build_dropout(5, placement="hidden")
-    names = [l.name for l in hidden.layers]
+    names = [layer.name for layer in hidden.layers]
     assert names[names.index("dense_1_relu") + 1] == "dense_1_dropout"
     assert names[-2:] == ["output", "softmax"]
     assert writeup.count_params() == hidden.count_params() == 1_058_917
@@ -63,11 +63,11 @@ def test_dropout_placements():
 ])
 def test_architecture_experiments(number, filters, kernels):
     model = models.build_experiment(number, image_size=(64, 64))
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == filters
     assert [c.kernel_size[0] for c in convs] == kernels
-    assert [l.units for l in model.layers if isinstance(l, keras.layers.Dense)] == [32, 5]
-    assert [l.rate for l in model.layers if isinstance(l, keras.layers.Dropout)] == [0.25]
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [32, 5]
+    assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.25]
 
 
 def test_model_table_says_what_each_model_changes():
@@ -122,8 +122,8 @@ def test_tuner_declares_every_layer_in_a_conditional_scope():
     hp.values.update({"n_Conv_Layers": 3, "Conv_0_Filters": 64, "Conv_1_Filters": 96, "Conv_2_Filters": 128,
                       "n_Dense_Layers": 2, "Dense_0_Neurons": 160, "Dense_1_Neurons": 192})
     model = models.ToyHyperModel(num_classes=5, image_size=(64, 64)).build(hp)
-    assert [l.filters for l in model.layers if isinstance(l, keras.layers.Conv2D)] == [32, 64, 96, 128]
-    assert [l.units for l in model.layers if isinstance(l, keras.layers.Dense)] == [160, 192, 5]
+    assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [32, 64, 96, 128]
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [160, 192, 5]
 
 
 def test_hypermodel_counts_parameters_without_building():
@@ -155,12 +155,12 @@ def test_tuned_network_rebuilds_from_best_values():
     # The write-up's tuned network for its 6 classes: 2,717,542 parameters.
     model = models.build_from_hyperparameters(WRITEUP_TUNED, num_classes=6, image_size=(128, 128))
     assert model.count_params() == 2_717_542
-    convs = [l.filters for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs == [96, 64, 64]
-    assert [l.name for l in model.layers][-4:] == ["dense_1_relu", "dense_1_dropout", "output", "softmax"]
+    assert [layer.name for layer in model.layers][-4:] == ["dense_1_relu", "dense_1_dropout", "output", "softmax"]
     rms = models.build_from_hyperparameters({**WRITEUP_TUNED, "Optimizer": "RMSProp", "Dropout": False}, 6, (64, 64))
     assert isinstance(rms.optimizer, keras.optimizers.RMSprop)
-    assert not any(isinstance(l, keras.layers.Dropout) for l in rms.layers)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in rms.layers)
 
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
@@ -233,7 +233,8 @@ def test_flops_per_photo_counted_from_the_arguments_match_the_built_network():
         built = spec.build(4, (64, 64))
         assert models.conv_net_flops(4, (64, 64), **spec.kwargs) == models.count_flops(built)
     # first layer by hand: 128 x 128 positions x 3x3x3 inputs x 32 filters x 2 operations
-    assert models.conv_net_flops(5, (128, 128), filters=(32,), dense=None) == 2 * 128 * 128 * 27 * 32 + 2 * 64 * 64 * 32 * 5
+    expected = 2 * 128 * 128 * 27 * 32 + 2 * 64 * 64 * 32 * 5
+    assert models.conv_net_flops(5, (128, 128), filters=(32,), dense=None) == expected
     hyper = models.ToyHyperModel(5, (128, 128))
     wide = {"Input_Conv_Filters": 256, "n_Conv_Layers": 0, "n_Dense_Layers": 1, "Dense_0_Neurons": 32}
     deep = {"Input_Conv_Filters": 32, "n_Conv_Layers": 3, "Conv_0_Filters": 64, "Conv_1_Filters": 64,

@@ -47,7 +47,7 @@ def _code_cells(notebook):
 
 def test_the_series_stays_thin_and_keeps_test_plumbing_out_of_the_code():
     """Notebooks are narrative + calls: the evaluation, the sentences and the tables live in the package
-    (toyrobot_utils.report and friends). nbval reads its instructions from cell tags, not from comment lines."""
+    (toyrobot_utils.series.report and friends). nbval reads its instructions from cell tags, not from comment lines."""
     cells = [(nb.name, "".join(c["source"]), c.get("metadata", {}).get("tags", [])) for nb in NOTEBOOKS
              for c in _code_cells(nb)]
     lines = sum(len(source.splitlines()) for _, source, _ in cells)

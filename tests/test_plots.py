@@ -11,9 +11,10 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from modelling_fixtures import planted_task, write_split  # noqa: E402
+from toyrobot_utils.analysis import plots  # noqa: E402
+from toyrobot_utils.modelling import models, training
 
-from toyrobot_utils import models, plots, training  # noqa: E402
+from modelling_fixtures import planted_task, write_split  # noqa: E402
 
 CLASSES = ["bananagrams", "brios", "cars"]
 

@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from toyrobot_utils import data
+from toyrobot_utils.modelling import training
+from toyrobot_utils.series import experiments, report, results_report, tuning_report
+
 from modelling_fixtures import tiny_trained_runs
-from toyrobot_utils import data, experiments, report, results_report, training, tuning_report
 
 CLASSES = ["alpha", "beta", "gamma"]
 
@@ -126,7 +129,8 @@ def test_choices_note_and_winner_sentence():
 
 
 def test_results_findings_rank_ties_by_validation_and_report_the_swap_test():
-    table = pd.DataFrame({"changes": ["a", "b", "c"], "test_accuracy": [0.9, 0.9, 0.7], "val_accuracy": [0.8, 0.85, 0.7],
+    table = pd.DataFrame({"changes": ["a", "b", "c"], "test_accuracy": [0.9, 0.9, 0.7],
+                          "val_accuracy": [0.8, 0.85, 0.7],
                           "test_low": [0.8] * 3, "test_high": [0.95] * 3, "latency_ms": [2.0, 3.0, 1.0],
                           "file_mb": [1.0, 2.0, 3.0], "writeup_test_accuracy": [None, 0.8, 0.747]},
                          index=["7", "8", "1"])
@@ -223,7 +227,8 @@ def test_duel_lines_say_which_differences_are_noise():
 
 
 def test_transfer_notes_read_the_record():
-    from toyrobot_utils import transfer, transfer_report
+    from toyrobot_utils.modelling import transfer
+    from toyrobot_utils.series import transfer_report
 
     record = {"settings": {"training_path": transfer.FEATURE_PATH, "augment_copies": 2}, "training_examples": 1500,
               "feature_extraction_seconds": 41.6, "seconds_per_epoch": 0.123}

@@ -18,10 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toyrobot_utils import data, images
+from toyrobot_utils.__main__ import main
+from toyrobot_utils.analysis import comparison, evaluation
+from toyrobot_utils.modelling import training
+from toyrobot_utils.robot import predict, sorting
+
 from conftest import make_dataset, tree_state, truncate, write_image
 from modelling_fixtures import tiny_gap_model
-from toyrobot_utils import comparison, data, evaluation, images, robot, sorting, training
-from toyrobot_utils.__main__ import main
 
 SIZE = 32
 CLASSES = ("bananagrams", "brios", "cars")
@@ -92,10 +96,10 @@ def test_default_model_is_highest_test_then_validation_accuracy(tmp_path):
     fake_run(tmp_path, "c", val=0.70, test=0.90)
     fake_run(tmp_path, "d", val=0.99)  # no test accuracy yet: ranks last
     fake_run(tmp_path, "e", record=False)  # still training: no record
-    table = robot.trained_models(tmp_path)
+    table = predict.trained_models(tmp_path)
     assert list(table["name"]) == ["c", "b", "a", "d"]
     assert table.attrs["without_record"] == ["e.keras"]
-    choice = robot.choose_model(models_dir=tmp_path)
+    choice = predict.choose_model(models_dir=tmp_path)
     assert choice.name == "c" and choice.model_path == tmp_path / "c.keras"
     assert "highest test accuracy (90.0%)" in choice.reason and "tied with b" in choice.reason
     assert "70.0%" in choice.reason
@@ -103,37 +107,37 @@ def test_default_model_is_highest_test_then_validation_accuracy(tmp_path):
     only_val = tmp_path / "only_val"
     fake_run(only_val, "x", val=0.6)
     fake_run(only_val, "y", val=0.8)
-    choice = robot.choose_model(models_dir=only_val)
+    choice = predict.choose_model(models_dir=only_val)
     assert choice.name == "y" and "highest validation accuracy (80.0%)" in choice.reason
 
 
 def test_no_trained_model_says_to_train_first(tmp_path):
-    with pytest.raises(robot.RobotError, match="notebook 02.*make run") as err:
-        robot.choose_model(models_dir=tmp_path / "nowhere")
+    with pytest.raises(predict.RobotError, match="notebook 02.*make run") as err:
+        predict.choose_model(models_dir=tmp_path / "nowhere")
     assert "nowhere" in str(err.value)
     fake_run(tmp_path, "m5_running", record=False)
-    with pytest.raises(robot.RobotError, match="m5_running.keras has no .json run record"):
-        robot.choose_model(models_dir=tmp_path)
+    with pytest.raises(predict.RobotError, match="m5_running.keras has no .json run record"):
+        predict.choose_model(models_dir=tmp_path)
 
 
 def test_model_file_without_record_and_unknown_name(tmp_path):
     fake_run(tmp_path, "orphan", record=False)
     fake_run(tmp_path, "good", val=0.5, test=0.5)
-    with pytest.raises(robot.RobotError, match="orphan.json") as err:
-        robot.choose_model(tmp_path / "orphan.keras")
+    with pytest.raises(predict.RobotError, match="orphan.json") as err:
+        predict.choose_model(tmp_path / "orphan.keras")
     assert "copy the .json" in str(err.value)
-    with pytest.raises(robot.RobotError, match="orphan.json"):
-        robot.choose_model("orphan", tmp_path)
-    with pytest.raises(robot.RobotError, match="No model file .*missing.keras.*Trained models in .*: good"):
-        robot.choose_model("missing", tmp_path)
-    with pytest.raises(robot.RobotError, match="not a model file predict and sort can use"):
-        robot.choose_model(tmp_path / "good.h5")
-    with pytest.raises(robot.RobotError, match="No TFLite model file .*good.int8.tflite.*export-tflite"):
-        robot.choose_model(tmp_path / "good.int8.tflite")
+    with pytest.raises(predict.RobotError, match="orphan.json"):
+        predict.choose_model("orphan", tmp_path)
+    with pytest.raises(predict.RobotError, match="No model file .*missing.keras.*Trained models in .*: good"):
+        predict.choose_model("missing", tmp_path)
+    with pytest.raises(predict.RobotError, match="not a model file predict and sort can use"):
+        predict.choose_model(tmp_path / "good.h5")
+    with pytest.raises(predict.RobotError, match="No TFLite model file .*good.int8.tflite.*export-tflite"):
+        predict.choose_model(tmp_path / "good.int8.tflite")
     (tmp_path / "good.int8.tflite").write_bytes(b"TFL3")
-    with pytest.raises(robot.RobotError, match="no readable manifest .*good.tflite.json"):
-        robot.choose_model(tmp_path / "good.int8.tflite")
-    assert robot.choose_model(tmp_path / "good.keras").name == "good"
+    with pytest.raises(predict.RobotError, match="no readable manifest .*good.tflite.json"):
+        predict.choose_model(tmp_path / "good.int8.tflite")
+    assert predict.choose_model(tmp_path / "good.keras").name == "good"
 
 
 # --- predicting ------------------------------------------------------------------------------------------------------
@@ -148,7 +152,7 @@ def test_predictions_are_exactly_evaluations(tiny_run, photos, tmp_path):
         files.append(write_image(tmp_path / "phone.heic", seed=11, tint=(150, 90, 40)))
     ref = reference(models_dir, files)
     broken = truncate(shutil.copy(files[0], tmp_path / "broken.jpg"), keep=0.4)
-    df = robot.predict_photos([*files, broken, tmp_path / "gone.jpg"], models_dir=models_dir)
+    df = predict.predict_photos([*files, broken, tmp_path / "gone.jpg"], models_dir=models_dir)
     assert df.attrs["model"] == NAME and df.attrs["class_names"] == list(CLASSES)
     good = df[df["error"] == ""]
     assert list(good["filename"]) == [f.name for f in files]
@@ -301,18 +305,18 @@ def test_sort_is_flat_unless_recursive_and_skips_its_own_bins(tiny_run, photos, 
 def test_sort_refuses_bad_arguments_before_touching_anything(tiny_run, photos, tmp_path, capsys):
     _, models_dir = tiny_run
     before = tree_state(photos)
-    with pytest.raises(robot.RobotError, match="between 0 and 1"):
+    with pytest.raises(predict.RobotError, match="between 0 and 1"):
         sorting.sort_photos(photos, tmp_path / "bins", models_dir=models_dir, threshold=60)
-    with pytest.raises(robot.RobotError, match="is the photo folder itself"):
+    with pytest.raises(predict.RobotError, match="is the photo folder itself"):
         sorting.sort_photos(photos, photos, models_dir=models_dir)
-    with pytest.raises(robot.RobotError, match="does not exist"):
+    with pytest.raises(predict.RobotError, match="does not exist"):
         sorting.sort_photos(tmp_path / "nope", tmp_path / "bins", models_dir=models_dir)
     assert main(["sort", str(photos), str(tmp_path / "bins"), "--models-dir", str(tmp_path / "no_models")]) == 2
     assert "No trained model" in capsys.readouterr().err
     assert not (tmp_path / "bins").exists() and tree_state(photos) == before
 
 
-# --- lineage, names that become paths, and one-line errors -------------------------------------------------------------
+# --- lineage, names that become paths, and one-line errors ------------------------------------------------------------
 
 
 def fake_lineage(training_fingerprint: str) -> dict:
@@ -333,7 +337,7 @@ def test_default_model_comes_from_the_photos_of_the_latest_run(tmp_path):
         record = json.loads((tmp_path / f"{name}.json").read_text())
         record.update(lineage=fake_lineage(fingerprint), timestamp=when)
         (tmp_path / f"{name}.json").write_text(json.dumps(record))
-    choice = robot.choose_model(models_dir=tmp_path)
+    choice = predict.choose_model(models_dir=tmp_path)
     assert choice.name == "m1_yours"
     assert "photos of the latest run" in choice.reason and "2 trained on other or unknown photos" in choice.reason
 
@@ -393,11 +397,11 @@ def test_a_record_that_disagrees_with_its_network_is_refused(tiny_run, photos, t
     _, models_dir = tiny_run
     record = json.loads((models_dir / f"{NAME}.json").read_text())
     wrong_size = copy_run(models_dir, tmp_path / "size", settings={**record["settings"], "image_size": [64, 64]})
-    with pytest.raises(robot.RobotError, match="takes 32x32 px photos but its record .* says 64x64"):
-        robot.predict_photos([photos], models_dir=wrong_size)
+    with pytest.raises(predict.RobotError, match="takes 32x32 px photos but its record .* says 64x64"):
+        predict.predict_photos([photos], models_dir=wrong_size)
     wrong_classes = copy_run(models_dir, tmp_path / "classes", class_names=["a", "b"])
-    with pytest.raises(robot.RobotError, match="predicts 3 classes but its record names 2"):
-        robot.predict_photos([photos], models_dir=wrong_classes)
+    with pytest.raises(predict.RobotError, match="predicts 3 classes but its record names 2"):
+        predict.predict_photos([photos], models_dir=wrong_classes)
 
 
 def test_ctrl_c_stops_after_the_current_photo_with_a_summary(tiny_run, photos, tmp_path, capsys, monkeypatch):

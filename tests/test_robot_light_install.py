@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_robot import CLASSES, train_tiny_run
-from toyrobot_utils import export, sorting
+
 from toyrobot_utils.config import PROJECT_ROOT
+from toyrobot_utils.robot import export, sorting
 
 pytestmark = pytest.mark.slow  # builds a virtual environment (about 30 s) besides training a tiny network
 

@@ -8,7 +8,7 @@ import stat
 import nbformat
 import pytest
 
-from toyrobot_utils import series
+from toyrobot_utils.series import runner
 
 
 def notebook(path, source: str) -> None:
@@ -27,7 +27,7 @@ def test_finished_notebooks_replace_the_old_ones_and_a_failure_keeps_its_origina
     original = (tmp_path / "02_fails.ipynb").read_bytes()
 
     with pytest.raises(RuntimeError, match="02_fails.ipynb failed.*your photos are the problem"):
-        series.run_series({"value": 21}, notebooks_dir=tmp_path)
+        runner.run_series({"value": 21}, notebooks_dir=tmp_path)
 
     done = json.loads((tmp_path / "01_ok.ipynb").read_text())
     assert "value is 42" in "".join(done["cells"][-1]["outputs"][0]["text"])  # papermill's parameter was used
@@ -43,36 +43,36 @@ def test_only_and_output_dir(tmp_path):
     notebook(tmp_path / "01_ok.ipynb", "print('one')")
     notebook(tmp_path / "02_ok.ipynb", "print('two')")
     out = tmp_path / "out"
-    timings = series.run_series(only=["02"], notebooks_dir=tmp_path, output_dir=out)
+    timings = runner.run_series(only=["02"], notebooks_dir=tmp_path, output_dir=out)
     assert list(timings) == ["02_ok.ipynb"]
     assert [p.name for p in out.glob("*.ipynb")] == ["02_ok.ipynb"]
     assert not json.loads((tmp_path / "02_ok.ipynb").read_text())["cells"][-1]["outputs"]  # source untouched
     with pytest.raises(FileNotFoundError):
-        series.run_series(only=["09"], notebooks_dir=tmp_path)
+        runner.run_series(only=["09"], notebooks_dir=tmp_path)
 
 
 def test_progress_names_the_notebook_and_estimates_what_is_left(tmp_path):
     notebooks = [tmp_path / f"0{i}_x.ipynb" for i in range(1, 4)]
     durations = {"01_x.ipynb": 60.0, "02_x.ipynb": 120.0, "03_x.ipynb": 180.0}
-    first = series.progress_line(0, notebooks, 0.0, durations)
+    first = runner.progress_line(0, notebooks, 0.0, durations)
     assert first == "[run-series] 1/3 01_x.ipynb: 0.0 min so far, about 6 min left (the last run's times x 1.00)"
     # twice as slow as last time so far: the estimate doubles
-    assert "about 10 min left (the last run's times x 2.00)" in series.progress_line(1, notebooks, 120.0, durations)
-    assert series.progress_line(1, notebooks, 60.0, {}) == "[run-series] 2/3 02_x.ipynb: 1.0 min so far"
+    assert "about 10 min left (the last run's times x 2.00)" in runner.progress_line(1, notebooks, 120.0, durations)
+    assert runner.progress_line(1, notebooks, 60.0, {}) == "[run-series] 2/3 02_x.ipynb: 1.0 min so far"
 
 
 def test_quick_tour_runs_into_its_own_folder_and_leaves_the_committed_notebooks_alone(tmp_path, capsys):
-    committed = {p.name: p.read_bytes() for p in series.series_notebooks()}
-    timings = series.quick_tour(only=["01"], folder=tmp_path / "quick")
+    committed = {p.name: p.read_bytes() for p in runner.series_notebooks()}
+    timings = runner.quick_tour(only=["01"], folder=tmp_path / "quick")
     assert list(timings) == ["01_data.ipynb"]
     executed = json.loads((tmp_path / "quick" / "notebooks" / "01_data.ipynb").read_text())
     injected = [c for c in executed["cells"] if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
     assert injected and str(tmp_path / "quick" / "data") in "".join(injected[0]["source"])
     assert any(o.get("output_type") for c in executed["cells"] for o in c.get("outputs", []))
     assert (tmp_path / "quick" / "data" / "training").is_dir()
-    assert {p.name: p.read_bytes() for p in series.series_notebooks()} == committed
+    assert {p.name: p.read_bytes() for p in runner.series_notebooks()} == committed
     assert "[run-series] 1/1 01_data.ipynb" in capsys.readouterr().out
-    assert series.quick_parameters(series.series_notebooks()[6])["epochs"] == 2  # 07's tiny Hyperband search
+    assert runner.quick_parameters(runner.series_notebooks()[6])["epochs"] == 2  # 07's tiny Hyperband search
 
 
 def test_tensorflow_start_up_notices_are_stripped_and_everything_else_kept(tmp_path):
@@ -92,7 +92,7 @@ def test_tensorflow_start_up_notices_are_stripped_and_everything_else_kept(tmp_p
                     nbformat.v4.new_output("stream", name="stdout", text="I0000 not stderr, kept\n")]
     nb.cells = [cell]
     nbformat.write(nb, path)
-    assert series.strip_startup_noise(path) == 10
+    assert runner.strip_startup_noise(path) == 10
     outputs = json.loads(path.read_text())["cells"][0]["outputs"]
     assert [o["name"] for o in outputs] == ["stderr", "stdout"]
     assert "".join(outputs[0]["text"]) == real  # a real warning stays visible

@@ -18,9 +18,9 @@ import pytest
 
 TESTS_DIR = Path(__file__).parent
 sys.path.insert(0, str(TESTS_DIR))
-from modelling_fixtures import InterruptAt, arrays_dataset, planted_task  # noqa: E402
+from toyrobot_utils.modelling import models, training  # noqa: E402
 
-from toyrobot_utils import models, training  # noqa: E402
+from modelling_fixtures import InterruptAt, arrays_dataset, planted_task  # noqa: E402
 
 SIZE = 32
 CLASSES = ["red", "blue"]

@@ -13,8 +13,11 @@ import keras
 import numpy as np
 import pytest
 
+from toyrobot_utils import data, files
+from toyrobot_utils.analysis import comparison, evaluation, gradcam, plots
+from toyrobot_utils.modelling import models, training, transfer
+
 from conftest import make_dataset
-from toyrobot_utils import comparison, data, evaluation, files, gradcam, models, training, transfer
 
 SIZE = (96, 96)
 CLASSES = ("bananagrams", "brios", "cars")
@@ -338,14 +341,14 @@ def _fake_run(models_dir, name, test_accuracy, val_accuracy, with_model=True):
 
 
 def test_best_custom_cnn_by_test_accuracy(tmp_path):
-    assert transfer.best_custom_cnn(tmp_path) is None
+    assert comparison.best_custom_cnn(tmp_path) is None
     _fake_run(tmp_path, "m1_baseline", 0.70, 0.75)
     _fake_run(tmp_path, "m2_dropout", 0.80, 0.70)
     _fake_run(tmp_path, "m5_conv_32_32_64", 0.95, 0.90, with_model=False)  # record without its model: skipped
     _fake_run(tmp_path, "m9_mobilenet_v2", 1.0, 1.0)  # not a custom network
-    assert transfer.best_custom_cnn(tmp_path) == "m2_dropout"
+    assert comparison.best_custom_cnn(tmp_path) == "m2_dropout"
     _fake_run(tmp_path, "m3_augmentation", None, 0.99)  # no test result yet: ranks below those with one
-    assert transfer.best_custom_cnn(tmp_path) == "m2_dropout"
+    assert comparison.best_custom_cnn(tmp_path) == "m2_dropout"
 
 
 def test_gradcam_side_by_side_on_the_same_photos(tiny_data, tmp_path):
@@ -355,7 +358,7 @@ def test_gradcam_side_by_side_on_the_same_photos(tiny_data, tmp_path):
                               data.load_datasets(tiny_data[0], image_size=(32, 32), verbose=False)["validation"],
                               name="m1_baseline", epochs=1, models_dir=tmp_path, verbose=0)
     transfer_model = small_transfer()
-    table, fig = transfer.gradcam_side_by_side(
+    table, fig = plots.gradcam_side_by_side(
         {"custom CNN": custom_run, "MobileNetV2": transfer_model}, files=splits["test"].files[:4],
         labels=splits["test"].labels[:4], class_names=list(CLASSES), n_figure=3, figures_dir=tmp_path,
         name="side_by_side",
@@ -374,8 +377,9 @@ def test_gradcam_side_by_side_on_the_same_photos(tiny_data, tmp_path):
 ])
 def test_offline_without_weights_the_error_names_the_file_and_folder(monkeypatch, tmp_path, base, filename):
     """KERAS_HOME points to an empty folder and the download fails (no internet): the error says what to put where."""
-    import keras.src.backend.config as keras_config
-    import keras.src.utils.file_utils as file_utils
+    # noqa below: the test stands in for Keras' download, which lives in its private modules
+    import keras.src.backend.config as keras_config  # noqa: TID251
+    import keras.src.utils.file_utils as file_utils  # noqa: TID251
 
     home = tmp_path / "keras_home"
     monkeypatch.setenv("KERAS_HOME", str(home))

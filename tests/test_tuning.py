@@ -17,9 +17,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from conftest import make_dataset
-from toyrobot_utils import models, tuning
+from toyrobot_utils import tuning
 from toyrobot_utils.data import load_datasets
+from toyrobot_utils.modelling import models
+
+from conftest import make_dataset
 
 SIZE = (32, 32)
 EPOCHS = 2  # two, so the timing has a steady-state epoch besides the first (tracing) one

@@ -11,13 +11,20 @@ import sys
 
 # command -> (module, function taking argv, one-line help)
 COMMANDS = {
-    "make-data": ("toyrobot_utils.default_data", "cli", "generate the built-in toy-photo data set into data/"),
-    "audit": ("toyrobot_utils.audit", "cli", "check a data folder and print what is wrong with it"),
-    "tune": ("toyrobot_utils.tuning_cli", "cli", "Keras Tuner search: standalone, or chief/worker of a distributed search"),
-    "run-series": ("toyrobot_utils.series", "cli", "execute the notebooks in order with papermill (outputs kept)"),
-    "predict": ("toyrobot_utils.robot", "predict_cli", "print the predicted toy class and probability of photos"),
-    "sort": ("toyrobot_utils.sorting", "sort_cli", "copy (or --move) photos into one bin per class, unsure/ if unsure"),
-    "export-tflite": ("toyrobot_utils.export", "cli", "export a trained model to TensorFlow Lite float32/float16/int8"),
+    "make-data": ("toyrobot_utils.synthetic.default_data", "cli",
+                 "generate the built-in toy-photo data set into data/"),
+    "audit": ("toyrobot_utils.audit", "cli",
+             "check a data folder and print what is wrong with it"),
+    "tune": ("toyrobot_utils.tuning.command", "cli",
+            "Keras Tuner search: standalone, or chief/worker of a distributed search"),
+    "run-series": ("toyrobot_utils.series.runner", "cli",
+                  "execute the notebooks in order with papermill (outputs kept)"),
+    "predict": ("toyrobot_utils.robot.predict", "predict_cli",
+               "print the predicted toy class and probability of photos"),
+    "sort": ("toyrobot_utils.robot.sorting", "sort_cli",
+            "copy (or --move) photos into one bin per class, unsure/ if unsure"),
+    "export-tflite": ("toyrobot_utils.robot.export", "cli",
+                     "export a trained model to TensorFlow Lite float32/float16/int8"),
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from . import config
+from toyrobot_utils import config
 
 
 def new_figure(figsize=(8, 6), **kwargs) -> Figure:

@@ -26,9 +26,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import config
-from .audit import audit
-from .files import read_json, write_json
+from toyrobot_utils import config
+from toyrobot_utils.audit import audit
+from toyrobot_utils.files import read_json, write_json
 
 # Splits whose photos shape the model (it learns from training and is picked by validation accuracy).
 KEY_SPLITS = ("training", "validation")

@@ -422,7 +422,7 @@ def saved_errors(nb) -> list[tuple[int, str]]:
 
 
 def test_01_data_runs_in_jupyterlab(lab, page, tmp_path_factory):
-    from toyrobot_utils import default_data
+    from toyrobot_utils.synthetic import default_data
 
     work = tmp_path_factory.mktemp("toyrobot")
     default_data.generate(work / "data", seed=0, counts=DATA_COUNTS)
@@ -484,7 +484,8 @@ def test_planted_error_is_detected(lab, page):
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import sys\nprint('fine')\nprint('a warning, not an error', file=sys.stderr)"),
+    warn = "import sys\nprint('fine')\nprint('a warning, not an error', file=sys.stderr)"
+    nb.cells = [nbformat.v4.new_code_cell(warn),
                 nbformat.v4.new_code_cell("raise RuntimeError('planted failure')"),
                 nbformat.v4.new_code_cell("print('never reached')")]
     path = lab.root / "planted_error.ipynb"

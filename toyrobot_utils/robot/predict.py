@@ -1,0 +1,452 @@
+"""The robot's job: tell what toy a new photo shows (``sorting`` then puts photos into one bin per class).
+
+Predictions go through the same code as training and evaluation: the model's run record gives its image size,
+preprocessing ("rescale" or "mobilenet_v2") and class names (``evaluation.resolve_model``); each photo is decoded by
+the audit's per-file check (``images.load_array`` at the model's size: upright from EXIF, any mode to RGB, HEIC),
+so an unreadable file is reported with the audit's reason and the others carry on; then
+``data.preprocessing_fn`` turns the pixels into what the network saw in training. A ``.tflite`` file from
+``export-tflite`` runs the same way without TensorFlow (``lite``: LiteRT and NumPy preprocessing), so the robot can
+live on a small computer with only ``pip install ".[robot]"``.
+
+The default model is the best of the models of the photos you trained on last (their lineage), by test accuracy
+then validation accuracy; a damaged model file, a record that disagrees with its network or class names that cannot
+be folder names are refused with one line naming the file.
+
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from toyrobot_utils import config, lineage
+from toyrobot_utils.files import UnsafeNameError, check_folder_names, read_json
+
+TRAIN_FIRST = ("run notebook 02 (or `make run` for the whole series) first, or point --models-dir at a folder of "
+               "trained models")
+
+
+class RobotError(RuntimeError):
+    """Predicting or sorting cannot start; the message names the file or folder and says how to fix it."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Which model
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelChoice:
+    """A trained model on disk, its run record, and why it was chosen (one line, for the user)."""
+
+    name: str
+    models_dir: Path
+    model_path: Path
+    record: dict
+    reason: str
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(int(s) for s in (self.record.get("settings") or {}).get("image_size") or ())
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.record.get("class_names") or [])
+
+    @property
+    def is_tflite(self) -> bool:
+        """A TensorFlow Lite file from ``export-tflite`` (its record is the ``.tflite.json`` manifest)."""
+        return self.model_path.suffix == ".tflite"
+
+
+def trained_models(models_dir: str | Path | None = None) -> pd.DataFrame:
+    """Every ``<name>.keras`` in ``models_dir`` that has its ``<name>.json`` run record, best first.
+
+    Ranked by test accuracy (runs without one come last), then validation accuracy, then name, so the choice is
+    the same every time. ``attrs["without_record"]`` lists model files that have no record (a run still training,
+    or a file copied without its record): they cannot be used, since only the record knows the image size,
+    preprocessing and class names.
+    """
+    models_dir = Path(models_dir) if models_dir is not None else config.MODELS_DIR
+    rows, orphans = [], []
+    for model_path in sorted(models_dir.glob("*.keras")) if models_dir.is_dir() else []:
+        record = read_json(model_path.with_suffix(".json"))
+        if record is None or "best_val_accuracy" not in record:
+            orphans.append(model_path.name)
+            continue
+        photos = (record.get("lineage") or {}).get("photos")
+        rows.append({
+            "name": model_path.stem,
+            "test_accuracy": finite_number(record.get("test_accuracy")),
+            "val_accuracy": finite_number(record.get("best_val_accuracy")),
+            "image_size": (record.get("settings") or {}).get("image_size"),
+            "preprocessing": (record.get("settings") or {}).get("preprocessing"),
+            "photos": None if photos is None else lineage.photos_key(photos),
+            "trained": record.get("timestamp"),
+            "model_path": model_path,
+        })
+    table = pd.DataFrame(rows, columns=["name", "test_accuracy", "val_accuracy", "image_size", "preprocessing",
+                                        "photos", "trained", "model_path"])
+    if not table.empty:
+        table = table.assign(
+            _test=table["test_accuracy"].fillna(-1.0), _val=table["val_accuracy"].fillna(-1.0)
+        ).sort_values(["_test", "_val", "name"], ascending=[False, False, True], kind="stable")
+        table = table.drop(columns=["_test", "_val"]).reset_index(drop=True)
+    table.attrs["without_record"] = orphans
+    table.attrs["models_dir"] = models_dir
+    return table
+
+
+def finite_number(value) -> float | None:
+    """``value`` as a float, or None when it is missing, not a number, or not finite (records may hold any)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def choose_model(model: str | Path | None = None, models_dir: str | Path | None = None) -> ModelChoice:
+    """The model to use: ``model`` (a run name in ``models_dir``, or a path to a ``.keras`` file with its ``.json``
+    record beside it), or by default the best trained model in ``models_dir`` (see ``trained_models``)."""
+    models_dir = Path(models_dir) if models_dir is not None else config.MODELS_DIR
+    if model is not None:
+        return _named_model(model, models_dir)
+    table = trained_models(models_dir)
+    if table.empty:
+        orphans = table.attrs["without_record"]
+        extra = (f" ({', '.join(orphans)} {'has' if len(orphans) == 1 else 'have'} no .json run record: a run still "
+                 "training, or a model file copied without its record)") if orphans else ""
+        where = models_dir if models_dir.is_dir() else f"{models_dir} (the folder does not exist)"
+        raise RobotError(f"No trained model in {where}{extra}. Train one first: {TRAIN_FIRST}.")
+    table, group = _latest_photos(table)
+    best = table.iloc[0]
+    n = len(table)
+    others = f"{n} trained models" if n > 1 else "1 trained model"
+    others += group
+    test, val = finite_number(best["test_accuracy"]), finite_number(best["val_accuracy"])
+    if test is None:
+        reason = (f"highest validation accuracy ({_pct(val)}) of the {others} in {models_dir}; none has a test "
+                  "accuracy in its record yet")
+    else:
+        tied = [str(name) for name, t in zip(table["name"].iloc[1:], table["test_accuracy"].iloc[1:]) if t == test]
+        reason = f"highest test accuracy ({_pct(test)}) of the {others} in {models_dir}"
+        reason += (f", tied with {', '.join(tied)}; highest validation accuracy of those ({_pct(val)})" if tied
+                   else f" (validation {_pct(val)})")
+    name = str(best["name"])
+    return ModelChoice(name, models_dir, Path(best["model_path"]), read_json(models_dir / f"{name}.json"), reason)
+
+
+def _latest_photos(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Accuracies only compare between models of the same photos, and the photos you trained on last are the ones
+    you mean: keep the models whose lineage has the photos of the most recently trained model (records without a
+    lineage only when no record has one). Returns (those rows, a phrase for the reason)."""
+    known = table[table["photos"].notna() & (table["photos"] != lineage.UNKNOWN)]
+    if known.empty:
+        return table, ""
+    latest = known.sort_values("trained", kind="stable", na_position="first").iloc[-1]
+    same = table[table["photos"] == latest["photos"]]
+    left_out = len(table) - len(same)
+    phrase = (f" trained on the photos of the latest run (fingerprint {lineage.short(latest['photos'])}"
+              + (f"; {left_out} trained on other or unknown photos not considered" if left_out else "") + ")")
+    return same.reset_index(drop=True), phrase
+
+
+def _named_model(model: str | Path, models_dir: Path) -> ModelChoice:
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.suffix == ".tflite":
+        return _tflite_model(path)
+    if path.suffix in (".h5", ".json") or path.is_dir():
+        raise RobotError(f"{path} is not a model file predict and sort can use: pass a run name (e.g. m1_baseline), "
+                         "its .keras file (with its .json run record beside it), or a .tflite file from "
+                         "export-tflite (with its .tflite.json manifest beside it).")
+    if path.suffix == ".keras" or path.is_file():
+        model_path, reason = path, "given with --model"
+    else:
+        model_path, reason = models_dir / f"{text}.keras", f"given with --model, from {models_dir}"
+    if not model_path.is_file():
+        available = trained_models(models_dir)
+        names = ", ".join(available["name"]) if not available.empty else None
+        hint = (f"Trained models in {models_dir}: {names}." if names
+                else f"There is none in {models_dir}: {TRAIN_FIRST}.")
+        raise RobotError(f"No model file {model_path}. {hint}")
+    record_path = model_path.with_suffix(".json")
+    record = read_json(record_path)
+    if record is None:
+        raise RobotError(
+            f"The model {model_path} has no run record {record_path} beside it (or it is not valid JSON). The record "
+            "holds the image size, preprocessing and class names the network was trained with, so predictions "
+            "cannot be made without it: copy the .json together with the .keras file, or retrain it with "
+            "training.fit (the notebooks, `make run`), which writes both."
+        )
+    return ModelChoice(model_path.stem, model_path.parent, model_path, record, reason)
+
+
+def _tflite_model(path: Path) -> ModelChoice:
+    """A .tflite file from ``export-tflite``: its manifest plays the run record's part."""
+    # no TensorFlow here either: the robot's light install runs .tflite files on LiteRT
+    from toyrobot_utils.robot import lite
+
+    if not path.is_file():
+        raise RobotError(f"No TFLite model file {path}: export one with `toyrobot export-tflite`.")
+    try:
+        manifest = lite.load_manifest(path)
+    except lite.LiteError as err:
+        raise RobotError(str(err)) from None
+    name = str(manifest.get("model") or path.name.split(".")[0])
+    return ModelChoice(name, path.parent, path, manifest, f"given with --model ({path.name})")
+
+
+@dataclass
+class LiteResolved:
+    """A .tflite model with the input it expects: the same attributes the robot uses of ``evaluation.ResolvedModel``."""
+
+    model: object
+    image_size: tuple[int, int]
+    preprocessing: str
+    class_names: list[str]
+    record: dict
+    preprocess: Callable
+
+
+def _load_tflite(choice: ModelChoice) -> LiteResolved:
+    from toyrobot_utils.robot import lite
+
+    try:
+        model = lite.TFLiteModel(choice.model_path)
+        preprocess = lite.preprocessing(choice.record.get("preprocessing"))
+    except lite.LiteError as err:
+        raise RobotError(str(err)) from None
+    size = tuple(int(d) for d in choice.record["image_size"])
+    return LiteResolved(model, size, choice.record.get("preprocessing"), list(choice.class_names), choice.record,
+                        preprocess)
+
+
+def load_model(choice: ModelChoice):
+    """The Keras model with the input it expects (``evaluation.ResolvedModel``: image size, preprocessing, classes).
+
+    Refused with a ``RobotError`` that names the file: a model file Keras cannot read (damaged, truncated), a record
+    without class names or with class names that cannot be folder names, and a record that disagrees with its
+    network (input size, number of classes) — it would belong to another run, and predictions would be wrong."""
+    if choice.is_tflite:
+        from toyrobot_utils.robot.lite import manifest_for
+
+        return _checked(_load_tflite(choice), choice, manifest_for(choice.model_path))
+    from toyrobot_utils.analysis.evaluation import resolve_model
+    from toyrobot_utils.data import preprocessing_fn
+
+    record_path = choice.model_path.with_suffix(".json")
+    try:
+        resolved = resolve_model(choice.name, models_dir=choice.models_dir)
+        resolved.preprocess = preprocessing_fn(resolved.preprocessing)
+    except FileNotFoundError as err:
+        raise RobotError(f"{err}") from None
+    except Exception as err:  # noqa: BLE001 - Keras reports a damaged file in many ways ("File not found"...)
+        raise RobotError(
+            f"The model file {choice.model_path} cannot be read ({type(err).__name__}: {_first_line(err)}): it is "
+            "damaged or incomplete (an interrupted copy or write?). Copy it again from where it came from, or "
+            "retrain it (its notebook, or `make run`)."
+        ) from None
+    return _checked(resolved, choice, record_path)
+
+
+def _checked(resolved, choice: ModelChoice, record_path: Path):
+    """Refuse a record that cannot name the bins or disagrees with its network (see ``load_model``)."""
+    if not resolved.class_names:
+        raise RobotError(f"The run record {record_path} has no class_names; retrain "
+                         "the model with training.fit so that its record names the classes (the bins).")
+    try:
+        check_folder_names(resolved.class_names, f"the run record {record_path}")
+    except UnsafeNameError as err:
+        raise RobotError(str(err)) from None
+    n_outputs = int(resolved.model.output_shape[-1])
+    if len(resolved.class_names) != n_outputs:
+        raise RobotError(f"{choice.model_path} predicts {n_outputs} classes but its record names "
+                         f"{len(resolved.class_names)} ({', '.join(resolved.class_names)}); the record belongs to "
+                         "another run: retrain, or copy the matching .json beside the model.")
+    network_size = tuple(resolved.model.input_shape[1:3])
+    if None not in network_size and tuple(int(d) for d in network_size) != tuple(resolved.image_size):
+        raise RobotError(f"{choice.model_path} takes {network_size[0]}x{network_size[1]} px photos but its record "
+                         f"{record_path} says {resolved.image_size[0]}x{resolved.image_size[1]}; the record belongs to "
+                         "another run: retrain, or copy the matching .json beside the model.")
+    return resolved
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else "no details"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Predicting
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _read_photo(path: Path, image_size: tuple[int, int]) -> tuple[np.ndarray | None, str]:
+    """(uint8 array at ``image_size``, "") or (None, why it cannot be used): the audit's per-file check, which
+    decodes the whole file with ``images.load_array`` exactly as the training pipeline does."""
+    from toyrobot_utils.audit import check_photo
+
+    if not Path(path).exists():
+        return None, "no such file; check the path"
+    try:
+        return check_photo(path, image_size)
+    except Exception as err:  # noqa: BLE001 - one bad file must never stop the others
+        return None, f"cannot be read ({type(err).__name__}: {err})"
+
+
+def is_hidden(path: Path) -> bool:
+    """Hidden files (``.DS_Store``...) are not photos."""
+    return path.name.startswith(".")
+
+
+def classify_files(resolved, files: Sequence[Path], batch_size: int) -> list[tuple[np.ndarray | None, str]]:
+    """Class probabilities (or the reason a file cannot be read) for each of ``files``, read in parallel (``sorting``
+    uses it too)."""
+    preprocess = getattr(resolved, "preprocess", None)
+    if preprocess is None:  # a ResolvedModel made elsewhere (evaluation.resolve_model): TensorFlow's preprocessing
+        from toyrobot_utils.data import preprocessing_fn
+
+        preprocess = preprocessing_fn(resolved.preprocessing)
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        decoded = list(pool.map(lambda f: _read_photo(f, resolved.image_size), files))
+    good = [i for i, (array, _) in enumerate(decoded) if array is not None]
+    results: list[tuple[np.ndarray | None, str]] = [(None, problem) for _, problem in decoded]
+    if good:
+        batch = preprocess(np.stack([decoded[i][0] for i in good]))
+        probabilities = np.asarray(resolved.model.predict(batch, batch_size=batch_size, verbose=0), dtype=np.float32)
+        for row, i in enumerate(good):
+            results[i] = (probabilities[row], "")
+    return results
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; a folder stands for the files directly inside it (sorted)."""
+    out = []
+    for p in paths:
+        p = Path(p).expanduser()
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.is_file())
+        else:
+            out.append(p)
+    return out
+
+
+def predict_photos(paths: Iterable[str | Path], model: str | Path | None = None, *,
+                   models_dir: str | Path | None = None, batch_size: int = config.BATCH_SIZE,
+                   choice: ModelChoice | None = None, resolved=None) -> pd.DataFrame:
+    """One row per photo: ``path``, ``filename``, ``predicted_label``, ``predicted_probability``, one ``prob_<class>``
+    column per class, and ``error`` (empty, or why the file could not be read; its other columns are then empty).
+
+    ``paths``: files, or folders (their files). ``model``: see ``choose_model`` (default: the best trained model).
+    ``df.attrs`` holds the model's name, why it was chosen, and the class names.
+    """
+    choice = choice or choose_model(model, models_dir)
+    resolved = resolved or load_model(choice)
+    files = _expand(paths)
+    classes = resolved.class_names
+    rows = []
+    for start in range(0, len(files), 4 * batch_size):
+        chunk = files[start:start + 4 * batch_size]
+        for path, (probs, error) in zip(chunk, classify_files(resolved, chunk, batch_size)):
+            row = {"path": str(path), "filename": path.name}
+            if probs is None:
+                row.update({"predicted_label": None, "predicted_probability": np.nan, "error": error})
+            else:
+                top = int(np.argmax(probs))
+                row.update({"predicted_label": classes[top], "predicted_probability": float(probs[top]), "error": ""})
+                row.update({f"prob_{c}": float(p) for c, p in zip(classes, probs)})
+            rows.append(row)
+    columns = ["path", "filename", "predicted_label", "predicted_probability", *[f"prob_{c}" for c in classes], "error"]
+    df = pd.DataFrame(rows, columns=columns)
+    df.attrs.update(model=choice.name, reason=choice.reason, class_names=list(classes))
+    return df
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="NAME_OR_PATH",
+                        help="a run name in --models-dir, a .keras file with its .json record beside it, or a "
+                             ".tflite file from export-tflite with its .tflite.json manifest beside it (runs without "
+                             "TensorFlow on LiteRT) (default: the best trained model of the photos you trained on "
+                             "last: highest test accuracy, then validation accuracy)")
+    parser.add_argument("--models-dir", type=Path, default=config.MODELS_DIR, help="default: %(default)s")
+
+
+def predict_cli(argv: Sequence[str]) -> int:
+    """``toyrobot predict IMG... [--model NAME_OR_PATH] [--format table|csv|json]``: class and probability per photo.
+    Exit code 0, 1 if any photo could not be read, 2 if no model could be used."""
+    parser = argparse.ArgumentParser(prog="toyrobot predict",
+                                     description="Print the predicted class and its probability for each photo "
+                                                 "(a folder stands for the photos in it).")
+    parser.add_argument("images", nargs="+", metavar="IMG")
+    model_arguments(parser)
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                        help="table (default): aligned lines for reading; csv / json: one row (object) per photo with "
+                             "every class probability, on standard output for other programs (the model's name and "
+                             "lineage then go to standard error)")
+    args = parser.parse_args(list(argv))
+    info = sys.stdout if args.format == "table" else sys.stderr
+    try:
+        choice = choose_model(args.model, args.models_dir)
+        print(f"model: {choice.name} - {choice.reason}\n{lineage.summary(choice.name, choice.record)}", file=info,
+              flush=True)
+        df = predict_photos(args.images, choice=choice)
+    except RobotError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was changed (predict only reads photos).", file=sys.stderr)
+        return 130
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        rows = json.loads(df.to_json(orient="records"))  # NaN -> null
+        print(json.dumps({"model": choice.name, "class_names": df.attrs["class_names"], "photos": rows}, indent=2))
+    else:
+        width = max([len(p) for p in df["path"]] + [4])
+        for row in df.itertuples(index=False):
+            if row.error:
+                print(f"{row.path:<{width}}  error: {row.error}")
+            else:
+                print(f"{row.path:<{width}}  {row.predicted_label:<12} {row.predicted_probability:.3f}")
+    bad = int((df["error"] != "").sum())
+    if bad:
+        print(f"{bad} of {len(df)} files could not be read (see the errors above).", file=sys.stderr)
+    return 1 if bad else 0
+
+
+__all__ = [
+    "LiteResolved",
+    "ModelChoice",
+    "RobotError",
+    "finite_number",
+    "choose_model",
+    "classify_files",
+    "is_hidden",
+    "model_arguments",
+    "load_model",
+    "predict_photos",
+    "trained_models",
+]

@@ -1,0 +1,363 @@
+"""The robot's second job: sort a folder of photos into one bin per class, without ever losing a photo.
+
+``sort_photos`` copies (or, with ``move=True``, moves) each photo into ``<bins>/<class>/``, or into
+``<bins>/unsure/`` when the model's top probability is below the threshold (predictions: ``robot``). It is built so
+that no photo can get lost:
+
+- a copy is written to a hidden temporary file in the bin, flushed to disk, compared byte for byte with the
+  original, and only then given its name; the original is deleted (``move``) only after that. A copy a killed sort
+  left unfinished (a hidden ``.part`` file) holds no photo and is removed by the next sort;
+- nothing in a bin is ever overwritten: a clashing name becomes ``<stem>_1<ext>``, ``<stem>_2<ext>``... (the name is
+  claimed with a hard link, which fails instead of replacing; on file systems without hard links the name is
+  checked just before the rename);
+- class names from the model's record are checked before they become bins (no ``..``, separators, absolute paths),
+  and a bins folder that cannot be written is refused before any photo is touched;
+- a file that cannot be read is reported with its name and the reason and left where it is; the others are sorted;
+- every decision is appended to a CSV log as it is made (default ``<bins>/sort_log.csv``, header written once), so
+  an interrupted run still says what it did. ``probabilities`` holds every class's probability as JSON, so logs
+  of models with different classes can share one file;
+- Ctrl-C stops after the photo being copied, with the summary; a second Ctrl-C stops at once.
+
+Only the files directly inside the source folder are sorted unless ``recursive=True``; recursion skips hidden
+folders and the bins folder itself (bins may live inside the source folder). Hidden files (``.DS_Store``...) are
+logged as ignored, not as failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import filecmp
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from toyrobot_utils import config, lineage
+from toyrobot_utils.robot.predict import (
+    ModelChoice,
+    RobotError,
+    choose_model,
+    classify_files,
+    is_hidden,
+    load_model,
+    model_arguments,
+)
+
+UNSURE = "unsure"
+DEFAULT_THRESHOLD = 0.6
+LOG_NAME = "sort_log.csv"
+LOG_COLUMNS = ["time", "source", "destination", "bin", "predicted_class", "probability", "probabilities",
+               "threshold", "action", "error", "model"]
+COPIED, MOVED, FAILED, IGNORED = "copied", "moved", "failed", "ignored"
+
+
+
+def _files_to_sort(src_dir: Path, bins_dir: Path, recursive: bool) -> list[Path]:
+    bins_resolved = bins_dir.resolve()
+    if not recursive:
+        return sorted(p for p in src_dir.iterdir() if p.is_file())
+    found = []
+    for root, dirs, files in os.walk(src_dir):
+        root_path = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (root_path / d).resolve() != bins_resolved)
+        found += [root_path / f for f in sorted(files)]
+    return found
+
+
+def _claim_name(tmp: Path, bin_dir: Path, name: str) -> Path:
+    """Give the finished copy ``tmp`` a name in ``bin_dir`` that no file has: ``name``, else ``<stem>_1<ext>``...
+
+    ``os.link`` fails if the name exists, so even a file that appears meanwhile is never replaced. File systems
+    without hard links (FAT, some network shares) fall back to rename after checking the name is free.
+    """
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for i in range(100_000):
+        candidate = bin_dir / (name if i == 0 else f"{stem}_{i}{suffix}")
+        try:
+            os.link(tmp, candidate)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here
+            if candidate.exists():
+                continue
+            os.rename(tmp, candidate)
+            return candidate
+        tmp.unlink()
+        return candidate
+    raise OSError(f"no free name for {name} in {bin_dir}")
+
+
+def copy_verified(src: Path, bin_dir: Path) -> Path:
+    """Copy ``src`` into ``bin_dir`` under a name no existing file has; return the new path.
+
+    The copy keeps the photo's timestamps, is flushed to disk and compared byte for byte with the original before it
+    gets its name, so a name in a bin always holds a complete, identical copy.
+    """
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{src.name}.", suffix=".part", dir=bin_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        shutil.copy2(src, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        if not filecmp.cmp(src, tmp, shallow=False):
+            raise OSError(f"the copy in {bin_dir} differs from the original (disk full or failing?)")
+        return _claim_name(tmp, bin_dir, src.name)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Log:
+    """The CSV decision log: appended row by row (flushed), header written when the file is new."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file() and path.stat().st_size > 0:
+            with open(path, newline="", encoding="utf-8") as fh:
+                header = next(csv.reader(fh), [])
+            if header != LOG_COLUMNS:
+                raise RobotError(f"The log {path} has other columns ({', '.join(header)}) than this version writes; "
+                                 "move it away or pass another log file (--log).")
+            self._fh = open(path, "a", newline="", encoding="utf-8")
+            self._writer = csv.DictWriter(self._fh, LOG_COLUMNS)
+        else:
+            self._fh = open(path, "w", newline="", encoding="utf-8")
+            self._writer = csv.DictWriter(self._fh, LOG_COLUMNS)
+            self._writer.writeheader()
+
+    def write(self, row: dict) -> None:
+        self._writer.writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path | None = None,
+                models_dir: str | Path | None = None, threshold: float = DEFAULT_THRESHOLD, move: bool = False,
+                recursive: bool = False, log_path: str | Path | None = None, batch_size: int = config.BATCH_SIZE,
+                on_result: Callable[[dict], None] | None = None, choice: ModelChoice | None = None) -> pd.DataFrame:
+    """Copy (``move=True``: move) every photo of ``src_dir`` into ``bins_dir/<class>/``, or ``bins_dir/unsure/``
+    when its top probability is below ``threshold``; return one row per file (the log's columns).
+
+    ``action`` is "copied"/"moved" for a sorted photo, "failed" for a file that could not be read or copied (it is
+    left where it was; ``error`` says why), "ignored" for hidden files. ``on_result`` is called with each row as
+    soon as it is decided (the CLI prints progress with it). The log is appended to ``log_path`` (default
+    ``bins_dir/sort_log.csv``). ``choice``: an already chosen model (``choose_model``), instead of ``model``.
+    ``df.attrs`` holds the model, why it was chosen, and the log's path.
+    """
+    src_dir, bins_dir = Path(src_dir).expanduser(), Path(bins_dir).expanduser()
+    if not src_dir.is_dir():
+        raise RobotError(f"The photo folder {src_dir} does not exist (or is not a folder); pass the folder that "
+                         "holds the new photos.")
+    if bins_dir.resolve() == src_dir.resolve():
+        raise RobotError(f"The bins folder {bins_dir} is the photo folder itself; pass another folder for the bins "
+                         f"(it may be a subfolder, e.g. {src_dir}/bins).")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise RobotError(f"threshold {threshold} is not a probability; pass a number between 0 and 1 (e.g. 0.6).")
+    choice = choice or choose_model(model, models_dir)
+    resolved = load_model(choice)  # everything that can fail fatally has failed before a single file is touched
+    classes = resolved.class_names
+    if UNSURE in classes:
+        raise RobotError(f"The model {choice.name} has a class called {UNSURE!r}, which is also the bin for unsure "
+                         "photos; rename that class folder and retrain.")
+    _check_writable(bins_dir)
+    removed_parts = _remove_interrupted_copies(bins_dir, [*classes, UNSURE])
+    files = _files_to_sort(src_dir, bins_dir, recursive)
+    log_path = Path(log_path) if log_path is not None else bins_dir / LOG_NAME
+    try:
+        log = _Log(log_path)
+    except OSError as err:
+        raise RobotError(f"Cannot write the log {log_path} ({err.strerror or err}); pass a log file in a folder "
+                         "you can write to (--log).") from None
+    rows = []
+    stop = _StopAfterCurrentPhoto()
+
+    def record(row):
+        row = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "threshold": float(threshold),
+               "model": choice.name, **row}
+        log.write(row)
+        rows.append(row)
+        if on_result is not None:
+            on_result(row)
+
+    try:
+        hidden = [f for f in files if is_hidden(f)]
+        for f in hidden:
+            record({"source": str(f), "action": IGNORED, "error": "hidden system file, not a photo"})
+        todo = [f for f in files if not is_hidden(f)]
+        for start in range(0, len(todo), 4 * batch_size):
+            if stop.requested:
+                break
+            chunk = todo[start:start + 4 * batch_size]
+            for src, (probs, error) in zip(chunk, classify_files(resolved, chunk, batch_size)):
+                if stop.requested:
+                    break
+                record(_sort_one(src, probs, error, classes, bins_dir, threshold, move))
+    finally:
+        stop.restore()
+        log.close()
+    df = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    decided = set(df["source"])
+    df.attrs.update(model=choice.name, reason=choice.reason, class_names=list(classes), log=str(log_path),
+                    interrupted=stop.requested, not_sorted=[str(f) for f in files if str(f) not in decided],
+                    removed_partial_copies=removed_parts)
+    return df
+
+
+class _StopAfterCurrentPhoto:
+    """Ctrl-C during a sort: finish the photo being copied, then stop (``requested``); a second Ctrl-C interrupts
+    at once. Only the main thread can take signals; elsewhere Ctrl-C keeps its usual meaning."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def _check_writable(bins_dir: Path) -> None:
+    """Fail before any photo is touched when the bins cannot be written (read-only disk, /proc, no permission)."""
+    try:
+        bins_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".toyrobot-write-test.", dir=bins_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise RobotError(f"Cannot write into the bins folder {bins_dir} ({err.strerror or err}); pass a folder you "
+                         "can write to as BINS_DIR.") from None
+
+
+def _remove_interrupted_copies(bins_dir: Path, bins: Sequence[str]) -> list[str]:
+    """Hidden ``.<photo>.<random>.part`` files are copies a killed sort never finished (``copy_verified`` names a
+    copy only once it is complete): no photo is in them, so the next sort removes them. Sorts into the same bins must
+    not run at the same time."""
+    removed = []
+    for name in bins:
+        for part in (bins_dir / name).glob(".*.part") if (bins_dir / name).is_dir() else []:
+            try:
+                part.unlink()
+                removed.append(str(part))
+            except OSError:
+                pass
+    return removed
+
+
+def _sort_one(src: Path, probs, error: str, classes: list[str], bins_dir: Path, threshold: float, move: bool) -> dict:
+    """Copy (and with ``move`` remove) one photo into its bin; the log row saying what happened."""
+    if probs is None:
+        return {"source": str(src), "action": FAILED, "error": error}
+    top = int(np.argmax(probs))
+    probability = float(probs[top])
+    bin_name = classes[top] if probability >= threshold else UNSURE
+    row = {"source": str(src), "bin": bin_name, "predicted_class": classes[top], "probability": round(probability, 6),
+           "probabilities": json.dumps({c: round(float(p), 6) for c, p in zip(classes, probs)})}
+    try:
+        dest = copy_verified(src, bins_dir / bin_name)
+    except OSError as err:
+        return {**row, "action": FAILED, "error": f"could not copy into {bins_dir / bin_name}: {err}"}
+    row["destination"] = str(dest)
+    if move:
+        try:
+            src.unlink()
+        except OSError as err:
+            return {**row, "action": COPIED, "error": f"copied, but the original could not be removed: {err}"}
+    return {**row, "action": MOVED if move else COPIED, "error": ""}
+
+
+def failures(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of files that were not sorted as asked (unreadable, copy failed, original not removed)."""
+    has_error = df["error"].fillna("").astype(str) != ""
+    return df[(df["action"] == FAILED) | (has_error & (df["action"] != IGNORED))]
+
+
+def sort_cli(argv: Sequence[str]) -> int:
+    """``python -m toyrobot_utils sort SRC_DIR BINS_DIR``: photos into class bins. Exit code 0 if every photo was
+    sorted, 1 if any file failed (reported and left in place), 2 if sorting could not start."""
+    parser = argparse.ArgumentParser(
+        prog="toyrobot sort",
+        description="Copy each photo of SRC_DIR into BINS_DIR/<class>/, or BINS_DIR/unsure/ when the model's top "
+                    "probability is below --threshold. Originals are left as they are unless --move. Existing "
+                    "files in the bins are never overwritten (a clashing name gets _1, _2...). Every decision is "
+                    f"appended to a CSV log (default BINS_DIR/{LOG_NAME}, header written once).",
+    )
+    parser.add_argument("src_dir", type=Path, metavar="SRC_DIR")
+    parser.add_argument("bins_dir", type=Path, metavar="BINS_DIR")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help="below this top probability a photo goes to unsure/ (default %(default)s)")
+    parser.add_argument("--move", action="store_true",
+                        help="delete each original once its copy is complete and verified (default: copy only)")
+    parser.add_argument("--recursive", action="store_true",
+                        help="also sort photos in subfolders of SRC_DIR (hidden folders and BINS_DIR are skipped)")
+    parser.add_argument("--log", type=Path, help=f"CSV log to append to (default BINS_DIR/{LOG_NAME})")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary, not one line per file")
+    model_arguments(parser)
+    args = parser.parse_args(list(argv))
+
+    def show(row):
+        if args.quiet:
+            return
+        if row["action"] in (COPIED, MOVED) and not row["error"]:
+            print(f"{row['action']:<6} {row['source']} -> {row['destination']} "
+                  f"({row['predicted_class']} {row['probability']:.3f})", flush=True)
+        else:
+            print(f"{row['action']:<6} {row['source']}: {row['error']}", flush=True)
+
+    try:
+        choice = choose_model(args.model, args.models_dir)
+        print(f"model: {choice.name} - {choice.reason}\n{lineage.summary(choice.name, choice.record)}", flush=True)
+        df = sort_photos(args.src_dir, args.bins_dir, choice=choice, threshold=args.threshold, move=args.move,
+                         recursive=args.recursive, log_path=args.log, on_result=show)
+    except RobotError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # a second Ctrl-C: the photo being copied was left as a hidden .part file at most
+        print(f"interrupted at once (second Ctrl-C): every photo not yet sorted is still in {args.src_dir}; the log "
+              "says what was done, and the next sort removes any half-made copy.", file=sys.stderr)
+        return 130
+    if df.attrs["removed_partial_copies"]:
+        print(f"removed {len(df.attrs['removed_partial_copies'])} unfinished cop(ies) left by an interrupted sort "
+              "(hidden .part files; their originals were never touched).")
+    sorted_rows = df[df["action"].isin([COPIED, MOVED])]
+    per_bin = sorted_rows["bin"].value_counts()
+    bins = ", ".join(f"{b}: {int(per_bin.get(b, 0))}" for b in [*df.attrs["class_names"], UNSURE] if b in per_bin)
+    failed = failures(df)
+    ignored = int((df["action"] == IGNORED).sum())
+    print(f"\n{len(sorted_rows)} photos {'moved' if args.move else 'copied'} into {args.bins_dir}"
+          f"{' (' + bins + ')' if bins else ''}; {len(failed)} failed; {ignored} hidden files ignored. "
+          f"Log: {df.attrs['log']}")
+    if len(failed):
+        print("Not sorted (left where they are):", file=sys.stderr)
+        for row in failed.itertuples(index=False):
+            print(f"  {row.source}: {row.error}", file=sys.stderr)
+    if df.attrs["interrupted"]:
+        print(f"interrupted (Ctrl-C) after the photo being sorted: {len(df.attrs['not_sorted'])} photo(s) not sorted, "
+              f"left in {args.src_dir}; run the same command again to sort them.", file=sys.stderr)
+        return 130
+    return 1 if len(failed) else 0
+
+
+__all__ = ["COPIED", "DEFAULT_THRESHOLD", "FAILED", "IGNORED", "LOG_COLUMNS", "LOG_NAME", "MOVED", "UNSURE",
+           "copy_verified", "failures", "sort_cli", "sort_photos"]

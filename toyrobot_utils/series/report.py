@@ -1,0 +1,396 @@
+"""The standard report of a training notebook, in two calls: ``show_training`` (the curves and what they say) and
+``show_evaluation`` (the kept model on the test photos: accuracy with its 95 % interval, confusion matrix, per-class
+accuracy, the most confident mistakes, the layer Grad-CAM reads, Grad-CAM panels, the depth insight and the focus on
+the toy). Notebooks 02-05, 08 and 09 call them and keep only what is particular to their step.
+
+Every sentence is built by a small function here from the run's own record, history and predictions (tested in
+tests/test_report.py), so each number a notebook states is an output of the run it shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from toyrobot_utils import stats
+from toyrobot_utils.analysis import bias, comparison, evaluation, gradcam, plots
+
+
+def show(*objects) -> None:
+    """Display in a notebook (strings as Markdown); print elsewhere (tests, scripts)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        get_ipython = None
+    for obj in objects:
+        if get_ipython is not None and get_ipython() is not None:
+            display(Markdown(obj) if isinstance(obj, str) else obj)
+        else:
+            print(obj)
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}".replace("%", " %")
+
+
+def plural(count: int, word: str) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def names(labels) -> str:
+    labels = [str(label) for label in labels]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def training_summary(record: dict, history: pd.DataFrame) -> str:
+    """Best epoch, its validation and training accuracy, why training stopped, and its cost."""
+    best = history.loc[history["epoch"] == record["best_epoch"]].iloc[0]
+    run, planned = record["epochs_run"], record.get("epochs_requested")
+    if record.get("stopped_early_at"):
+        stop = (f"Training stopped after epoch {run} of at most {planned}: validation accuracy had not improved for "
+                f"{record['patience']} epochs (early stopping).")
+    else:
+        stop = f"Training ran all {plural(run, 'epoch')}."
+    return (f"The best epoch by validation accuracy was **epoch {record['best_epoch']} of {run}**: validation accuracy "
+            f"**{_pct(record['best_val_accuracy'])}**, training accuracy {_pct(best['accuracy'])} in the same epoch "
+            f"(a gap of {(best['accuracy'] - best['val_accuracy']) * 100:+.1f} points). {stop} It took "
+            f"{record['seconds']:.0f} s ({record['seconds_per_epoch']:.1f} s per epoch) on this machine; the best "
+            f"epoch's weights are what `models/{record['name']}.keras` holds.")
+
+
+def learning_rate_note(record: dict, history: pd.DataFrame) -> str | None:
+    """When the learning-rate reducer cut the rate, and whether the kept epoch ever trained at a reduced rate."""
+    if "learning_rate" not in history or history["learning_rate"].nunique() <= 1 and not record.get("lr_reducer"):
+        return None
+    rates = history[["epoch", "learning_rate"]].reset_index(drop=True)
+    cut_epochs = rates.loc[rates["learning_rate"].diff() < 0, "epoch"].astype(int).tolist()
+    start, end = rates["learning_rate"].iloc[0], rates["learning_rate"].iloc[-1]
+    if not cut_epochs:
+        return (f"The learning rate stayed at {start:g} in all {plural(len(rates), 'epoch')}: the validation loss "
+                "never stalled long enough for the reducer to cut it, so this run trained exactly as it would have "
+                "without it.")
+    text = (f"The learning rate started at {start:g} and was cut {len(cut_epochs)} time"
+            f"{'s' if len(cut_epochs) > 1 else ''}, first for epoch {cut_epochs[0]}, ending at {end:g}.")
+    if record["best_epoch"] < cut_epochs[0]:
+        text += (f" The kept epoch ({record['best_epoch']}) came **before the first cut**: the saved network never "
+                 "trained at a reduced rate, so it is the network a run without the reducer would have kept, epoch "
+                 "for epoch (same seed, same photos).")
+    else:
+        kept = rates.loc[rates["epoch"] == record["best_epoch"], "learning_rate"].iloc[0]
+        text += f" The kept epoch ({record['best_epoch']}) trained at {kept:g}."
+    return text
+
+
+def show_training(run, figures_dir=None) -> None:
+    """The training curves (loss and accuracy, best epoch marked), the learning-rate schedule when it changed, and
+    the sentences that read them."""
+    show(plots.training_curves(run, figures_dir=figures_dir))
+    if "learning_rate" in run.history and run.history["learning_rate"].nunique() > 1:
+        show(plots.learning_rate_curve(run, figures_dir=figures_dir))
+    show(training_summary(run.record, run.history))
+    note = learning_rate_note(run.record, run.history)
+    if note:
+        show(note)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Evaluation sentences
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def accuracy_sentence(predictions: pd.DataFrame, writeup: float | None = None) -> str:
+    """'**Test accuracy 73.3 %** (95 % interval 62.4–82.0 %; 55 of 75 photos)', with the write-up's figure."""
+    text = "**Test accuracy " + stats.accuracy_text(int(predictions["correct"].sum()), len(predictions))
+    text = text.replace(" (", "** (", 1)
+    if writeup is not None:
+        text += f"; the write-up reported {_pct(writeup)} on its own photos"
+    return text + "."
+
+
+def class_extremes(per_class: pd.DataFrame) -> str:
+    """Best and worst classes by accuracy, naming every class that ties."""
+    acc = per_class["accuracy"].dropna()
+    if acc.empty:
+        return "no class has test photos"
+    best, worst = acc[acc == acc.max()].index, acc[acc == acc.min()].index
+    if acc.max() == acc.min():
+        return f"every class scores the same ({acc.max():.0%})"
+    return f"best on {names(best)} ({acc.max():.0%}), worst on {names(worst)} ({acc.min():.0%})"
+
+
+def top_confusion(confusion: pd.DataFrame) -> str | None:
+    """'cars predicted as brios (3 photos)': the largest off-diagonal count (ties named together)."""
+    off = confusion.copy()
+    for label in off.index.intersection(off.columns):
+        off.loc[label, label] = 0
+    stacked = off.stack()
+    if stacked.empty or stacked.max() == 0:
+        return None
+    top = stacked[stacked == stacked.max()]
+    pairs = [f"{actual} predicted as {predicted}" for predicted, actual in top.index]
+    return f"{names(pairs)} ({int(stacked.max())} photo{'s' if stacked.max() > 1 else ''} each)"
+
+
+def focus_sentence(cam: pd.DataFrame) -> str | None:
+    """How much of the Grad-CAM heat falls on the toy, for correct and wrong answers, and the least-watched class
+    (only photos with a toy outline count; says how many had none)."""
+    scored = cam[cam["focus"].notna()]
+    if scored.empty:
+        return None
+    text = (f"On average **{scored['focus'].mean():.0%} of the heat lies on the toy**, which covers "
+            f"{scored['mask_area'].mean():.0%} of the frame ({scored['focus_lift'].mean():.1f}x chance).")
+    by_outcome = scored.groupby("correct")["focus"].mean()
+    if len(by_outcome) == 2:
+        text += f" Correct answers put {by_outcome[1]:.0%} of their heat on the toy, wrong ones {by_outcome[0]:.0%}."
+    lift = scored.groupby("actual_label")["focus_lift"].mean()
+    text += f" The class it looks at least: **{names(lift[lift == lift.min()].index)}** ({lift.min():.1f}x chance)."
+    no_outline = int(cam["mask_area"].isna().sum())
+    no_heat = len(cam) - len(scored) - no_outline
+    if no_outline:
+        text += f" ({no_outline} of {len(cam)} photos have no toy outline and are not scored.)"
+    if no_heat:
+        text += (f" ({plural(no_heat, 'photo')} of {len(cam)} got no heat at all — Grad-CAM found no evidence for "
+                 "the predicted class there — and are not scored.)")
+    return text
+
+
+def depth_pair(cam: pd.DataFrame) -> pd.DataFrame | None:
+    """The write-up's depth insight: a correct and a wrong prediction of the same class, side by side. The class
+    with the most mistakes (ties: the first in order) among those with both; each the most confident of its kind."""
+    counts = cam.groupby("actual_label")["correct"].agg(["sum", "count"])
+    both = counts[(counts["sum"] > 0) & (counts["sum"] < counts["count"])]
+    if both.empty:
+        return None
+    cls = (both["count"] - both["sum"]).idxmax()
+    photos = cam[cam["actual_label"] == cls].sort_values("predicted_probability", ascending=False, kind="stable")
+    return pd.concat([photos[photos["correct"] == 1].head(1), photos[photos["correct"] == 0].head(1)])
+
+
+def findings(record: dict, history: pd.DataFrame, results: dict, cam: pd.DataFrame | None) -> list[str]:
+    """The bullets that close a training notebook: over-fitting, per-class extremes and confusions, where it looks."""
+    gap = history["accuracy"].max() - record["best_val_accuracy"]
+    if gap > 0.1:
+        verdict = ": the network memorises its training photos."
+    elif gap >= 0:
+        verdict = ": little over-fitting."
+    else:
+        verdict = (": training accuracy stays below validation accuracy, because the training pass is the harder one "
+                   "(dropout, augmented photos): no sign of over-fitting.")
+    lines = [f"- **Over-fitting:** training accuracy reached {_pct(history['accuracy'].max())} while validation "
+             f"peaked at {_pct(record['best_val_accuracy'])}, a gap of {gap * 100:.1f} points" + verdict]
+    confusion = top_confusion(results["confusion"])
+    lines.append(f"- **Per class:** {class_extremes(results['per_class'])}"
+                 + (f"; most common mix-up: {confusion}." if confusion else "; no mix-ups."))
+    if cam is not None and cam["focus"].notna().any():
+        lift = cam["focus_lift"].mean()
+        lines.append(f"- **Where it looks:** {cam['focus'].mean():.0%} of the Grad-CAM heat on the toys, which cover "
+                     f"{cam['mask_area'].mean():.0%} of the frame ({lift:.1f}x chance): "
+                     + ("it looks at the background about as much as at the toy." if lift < 1.5 else
+                        "it mostly looks at the toys."))
+    return lines
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The evaluation, shown
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """What ``show_evaluation`` computed, for a notebook's own further steps."""
+
+    results: dict
+    cam: pd.DataFrame
+    overlays: Path
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        return self.results["df"]
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.results["accuracy"])
+
+
+def _per_class_with_intervals(results: dict) -> pd.DataFrame:
+    df = results["df"]
+    rows = {}
+    for cls, group in df.groupby("actual_label"):
+        low, high = stats.wilson_interval(int(group["correct"].sum()), len(group))
+        rows[cls] = {"photos": len(group), "correct": int(group["correct"].sum()),
+                     "accuracy": group["correct"].mean(), "95 % interval": stats.interval_text(low, high)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("actual_label")
+
+
+def show_depth_insight(run, cam: pd.DataFrame, figures_dir, name: str | None = None) -> None:
+    """The write-up's depth insight for one run: its surest right and surest wrong answer on the same class, the
+    photos and their Grad-CAM side by side (``depth_pair`` picks them). ``run``: a run, or any model
+    ``evaluation.resolve_model`` accepts (then pass its ``name``)."""
+    name = name or run.name
+    pair = depth_pair(cam)
+    if pair is None:
+        wrong = int((cam["correct"] == 0).sum())
+        show(f"**The depth insight ({name})** needs a class with both a right and a wrong answer; "
+             + ("it got every test photo right." if wrong == 0 else
+                "every class here is either all right or all wrong."))
+        return
+    cls = pair["actual_label"].iloc[0]
+    show(f"**The depth insight ({name}):** two {cls} photos, one the network got right and one it got wrong, "
+         "side by side. Where does its attention go in each?")
+    show(plots.gradcam_grid(run, files=list(pair["path"]), labels=list(pair["actual_label"]), n=2, cols=2,
+                            name=f"{name}_depth_insight", figures_dir=figures_dir))
+
+
+def _show_gradcam(run, cam: pd.DataFrame, examples: int, figures_dir) -> None:
+    name = run.name
+    show("### Grad-CAM: what is the network looking at?",
+          "The layer it reads (the last convolutional one, where the features are richest but still keep their "
+          "place in the photo):", gradcam.layer_listing(run.model))
+    focus = focus_sentence(cam)
+    if focus:
+        by_class = cam.groupby("actual_label")[["focus", "mask_area", "focus_lift"]].mean()
+        show(by_class.round(2), focus)
+    else:
+        show("No toy outlines for these photos (your own photos have none): the panels below have no focus score.")
+    show_depth_insight(run, cam, figures_dir)
+    mistakes = cam[cam["correct"] == 0].sort_values("predicted_probability", ascending=False)
+    shown = pd.concat([mistakes, cam[cam["correct"] == 1]]).head(examples)
+    show("The most confident mistakes first, then correct answers:")
+    show(plots.gradcam_grid(run, files=list(shown["path"]), labels=list(shown["actual_label"]), n=examples,
+                             name=name, figures_dir=figures_dir))
+
+
+def show_evaluation(run, test_split, folders, *, examples: int = 8, writeup: float | None = None) -> Evaluation:
+    """The kept model on the test photos, end to end: predictions (stored beside the run's record for notebook 10),
+    accuracy with its interval, confusion matrix, per-class accuracy, the most confident mistakes, Grad-CAM (layer
+    listing, focus, depth insight, a grid) with every photo's overlay saved under ``figures/gradcam/<run>/``, and
+    the closing findings."""
+    results = evaluation.evaluate(run, test_split)
+    comparison.save_test_results(run, results, models_dir=folders.models)
+    predictions = results["df"]
+    show("### Test accuracy", accuracy_sentence(predictions, writeup),
+          "### Confusion matrix",
+          plots.confusion_heatmap(predictions, normalize=True, name=f"{run.name}_confusion",
+                                  figures_dir=folders.figures),
+          "### Per class", _per_class_with_intervals(results),
+          "### The most confident mistakes")
+    mistakes = results["mistakes"].drop(columns=["path", "correct"])
+    show(mistakes if len(mistakes) else "No mistakes on the test photos.")
+    cam, maps = gradcam.gradcam_table(run, test_split, return_heatmaps=True)
+    overlays = gradcam.save_overlays(cam, maps, tuple(run.record["settings"]["image_size"]),
+                                     folders.figures / "gradcam" / run.name)
+    _show_gradcam(run, cam, examples, folders.figures)
+    show(f"Grad-CAM overlays of all {len(cam)} test photos: `{Path('figures') / 'gradcam' / run.name}/` "
+          "(named actual__photo__as_predicted).")
+    show("### What this run tells us", "\n".join(findings(run.record, run.history, results, cam)))
+    return Evaluation(results, cam, overlays)
+
+
+def interval_column(table: pd.DataFrame) -> pd.Series:
+    """'62%–82%' per row of a comparison table (its test_low/test_high columns), '–' where a run has no test yet."""
+    return pd.Series([stats.interval_text(low, high)
+                      for low, high in zip(table.get("test_low", []), table.get("test_high", []))], index=table.index,
+                     dtype=object)
+
+
+def story_so_far(models_dir, upto: int, photos: dict | None = None) -> pd.DataFrame:
+    """Models 1..``upto`` of the write-up's table from their records: ours (test accuracy with its interval) beside
+    the write-up's, the over-fitting gap and the cost per epoch. Untrained models are named below the table."""
+    table = comparison.compare_runs(models_dir, numbers=range(1, upto + 1), photos=photos)
+    if table.empty:
+        show(f"No model of the write-up's table is trained in `{models_dir}` yet.")
+        return table
+    table = table.assign(test_interval=interval_column(table))
+    if table.attrs["missing"]:
+        show(f"Not trained yet: {', '.join(table.attrs['missing'])}.")
+    return table[["changes", "val_accuracy", "test_accuracy", "test_interval", "writeup_val_accuracy",
+                  "writeup_test_accuracy", "train_val_gap", "seconds_per_epoch"]].round(3)
+
+
+def background_grid(per_background: pd.DataFrame) -> pd.DataFrame:
+    """``bias.by_background``'s per-class rows as one compact grid: a row per class, a column per background,
+    "right/photos" in each cell (★ on the class's usual background, – where it has no photo)."""
+    rows = per_background[per_background["class"] != "all"]
+    cells = rows.assign(cell=[f"{int(c)}/{int(n)}" + (" ★" if pd.notna(t) and bool(t) else "")
+                              for c, n, t in zip(rows["correct"], rows["photos"], rows["typical"])])
+    grid = cells.pivot(index="class", columns="background", values="cell").fillna("–")
+    return grid.rename_axis(index="class", columns="background")
+
+
+def background_sentence(per_background: pd.DataFrame) -> str | None:
+    """The bias insight in numbers: for each class the built-in set usually photographs on one background, its
+    accuracy there against elsewhere (with the photo counts)."""
+    rows = per_background[per_background["class"] != "all"]
+    parts = []
+    for background, cls in bias.CLASS_OF_BACKGROUND.items():
+        mine = rows[rows["class"] == cls]
+        on, off = mine[mine["typical"] == True], mine[mine["typical"] == False]  # noqa: E712 - pandas column
+        if on["photos"].sum() and off["photos"].sum():
+            parts.append(f"{cls} {on['correct'].sum() / on['photos'].sum():.0%} on the {background.replace('_', ' ')} "
+                         f"({plural(int(on['photos'].sum()), 'photo')}) against "
+                         f"{off['correct'].sum() / off['photos'].sum():.0%} elsewhere "
+                         f"({plural(int(off['photos'].sum()), 'photo')})")
+    if not parts:
+        return None
+    return ("Accuracy on a class's usual background against the others: " + "; ".join(parts) + ". With this few "
+            "photos per group, read the counts before the percentages.")
+
+
+def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None = None,
+                         cam: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """The bias insight with evidence: accuracy and focus per background of the built-in set (given one model's
+    ``predictions`` and Grad-CAM table), and the background-swap test (each test toy re-drawn, same pose, on the
+    other backgrounds) for every model of ``runs``. Skipped, with a sentence, on photos the generator did not draw."""
+    if not bias.available(folders.data):
+        show(f"`{folders.data}` holds your own photos: the background-swap test needs the built-in set, whose "
+              "generator can draw each photo again on another background. Skipped.")
+        return None
+    if predictions is not None:
+        per_background = bias.by_background(predictions, folders.data, cam=cam)
+        readable = per_background.assign(**{"95 % interval": [
+            stats.interval_text(low, high)
+            for low, high in zip(per_background["accuracy_low"], per_background["accuracy_high"])
+        ]}).drop(columns=["accuracy_low", "accuracy_high"]).round(2)
+        show("### Accuracy and focus per background",
+             readable[readable["class"] == "all"].drop(columns=["class", "typical"]).set_index("background"),
+             "Per class and background: photos sorted right of photos taken there (★: the background this class "
+             "is usually photographed on; – none):",
+             background_grid(per_background),
+             background_sentence(per_background) or "")
+    swap = bias.background_swap(runs, data_dir=folders.data, models_dir=folders.models)
+    summary = swap.summary.set_index("model")
+    show("### The background-swap test", summary.drop(columns=["photos"]).round(3))
+    show("\n".join(f"- **{label}:** {bias.swap_sentence(row)}" for label, row in summary.iterrows()))
+    return summary
+
+__all__ = [
+    "Evaluation",
+    "accuracy_sentence",
+    "background_grid",
+    "background_sentence",
+    "class_extremes",
+    "depth_pair",
+    "findings",
+    "focus_sentence",
+    "interval_column",
+    "learning_rate_note",
+    "names",
+    "plural",
+    "show",
+    "show_background_test",
+    "show_depth_insight",
+    "show_evaluation",
+    "show_training",
+    "story_so_far",
+    "top_confusion",
+    "training_summary",
+]
