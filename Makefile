@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.installed-$(FLAVOUR)
 KERAS_CACHE := $(or $(KERAS_HOME),$(HOME)/.keras)/models
 SHARED_WEIGHTS := ../shared/weights
 
-.PHONY: setup browser weights data run test unit lab constraints regression-refresh clean-venv
+.PHONY: setup browser weights data run test lint unit lab constraints regression-refresh clean-venv
 
 setup: $(STAMP) weights
 
@@ -55,11 +55,16 @@ run: $(if $(QUICK),setup,data)
 unit: setup
 	$(PY) -m pytest
 
+# Ruff on the whole tree, notebooks included (settings in pyproject.toml): line limit, import order, pyflakes, and
+# no import of a library's private modules.
+lint: setup
+	$(VENV)/bin/ruff check .
+
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg --nbval-cell-timeout 1800
 
 # The unit tests include the JupyterLab browser test (tests/browser, about 1.5 min): `browser` installs Chromium
 # and TOYROBOT_REQUIRE_BROWSER=1 makes a missing browser a failure here, not a skip.
-test: setup browser
+test: setup browser lint
 	TOYROBOT_REQUIRE_BROWSER=1 $(PY) -m pytest
 	$(PY) tests/notebook_regression.py prepare
 	$(PY) -m pytest $(NBVAL) tests/notebooks

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
+from toyrobot_utils import images
 from toyrobot_utils.analysis import gradcam
 from toyrobot_utils.modelling import models, training  # noqa: E402
 from toyrobot_utils.synthetic import default_data
@@ -119,13 +120,13 @@ def test_mask_path_rule(tmp_path):
     image.parent.mkdir(parents=True)
     Image.new("RGB", (12, 10)).save(image)
     assert default_data.mask_path_for(image) == tmp_path / "data" / "masks" / "test" / "cars" / "car_001.png"
-    assert gradcam.load_mask(image) is None
+    assert images.load_mask(image) is None
     mask = np.zeros((10, 12), np.uint8)
     mask[2:5, 3:9] = 255
     (tmp_path / "data" / "masks" / "test" / "cars").mkdir(parents=True)
     Image.fromarray(mask).save(tmp_path / "data" / "masks" / "test" / "cars" / "car_001.png")
-    np.testing.assert_array_equal(gradcam.load_mask(image), mask)
-    assert gradcam.load_mask(image, (20, 24)).shape == (20, 24)
+    np.testing.assert_array_equal(images.load_mask(image), mask)
+    assert images.load_mask(image, (20, 24)).shape == (20, 24)
 
 
 def train_planted(decider, root):

@@ -8,7 +8,7 @@ The package uses these because the libraries offer no public way to do the same 
 - ``training``: ``ModelCheckpoint._save_model`` / ``_should_save_model`` / ``_get_file_path`` (the atomic
   checkpoint), ``model._initial_epoch`` (set by ``BackupAndRestore``);
 - ``data``: ``self._get_seed_generator(self.backend._backend)`` (the seeded brightness augmentation);
-- ``tuning_search``: ``Oracle._random_values`` (redrawing oversized networks), a worker oracle's ``stub`` (the
+- ``tuning.tuner``: ``Oracle._random_values`` (redrawing oversized networks), a worker oracle's ``stub`` (the
   ``--oracle-timeout``);
 - ``models.keras_weights_dir``: Keras' private ``keras_home()`` rule, re-implemented.
 """
@@ -145,7 +145,7 @@ def test_oracles_draw_random_values_through_a_private_method():
         draw = getattr(oracle, "_random_values", None)
         assert callable(draw), (
             f"{KERAS_TUNER}: {type(oracle).__name__} no longer draws through `_random_values`; "
-            "tuning_search._redraw_oversized cannot keep oversized networks out of a search")
+            "tuning.tuner._redraw_oversized cannot keep oversized networks out of a search")
         calls = []
         oracle._random_values = lambda: calls.append(1) or draw()
         oracle.populate_space("0")
@@ -165,12 +165,12 @@ def test_a_workers_oracle_sends_requests_through_a_stub_whose_wait_can_be_limite
         tuner = tuning.build_tuner(tmp_path, num_classes=2, image_size=(32, 32), max_trials=1, oracle_timeout=1.0)
     assert type(tuner.oracle).__name__ == "OracleClient", (
         f"{KERAS_TUNER}: a worker's tuner.oracle is a {type(tuner.oracle).__name__}, not the OracleClient "
-        "tuning_search.limit_oracle_wait knows")
+        "tuning.tuner.limit_oracle_wait knows")
     start = time.monotonic()
     with pytest.raises(Exception) as err:  # nobody listens: the request gives up after the limit, not after an hour
         tuner.oracle.get_space()
     assert time.monotonic() - start < 30 and type(err.value).__module__.startswith("grpc"), (
-        f"{KERAS_TUNER}: a worker's request did not stop at the limit tuning_search.limit_oracle_wait set "
+        f"{KERAS_TUNER}: a worker's request did not stop at the limit tuning.tuner.limit_oracle_wait set "
         f"({err.value!r})")
 
 

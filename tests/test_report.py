@@ -57,7 +57,11 @@ def test_class_extremes_name_every_class_that_ties():
 def test_top_confusion_reads_actual_along_the_top():
     # rows: predicted, columns: actual (the write-up's layout): 3 cars were predicted as brios
     confusion = pd.DataFrame([[5, 3], [0, 2]], index=["brios", "cars"], columns=["brios", "cars"])
-    assert report.top_confusion(confusion) == "cars predicted as brios (3 photos each)"
+    assert report.top_confusion(confusion) == "cars predicted as brios (3 photos)"
+    tied = pd.DataFrame([[5, 2], [2, 2]], index=["brios", "cars"], columns=["brios", "cars"])
+    assert report.top_confusion(tied) == "cars predicted as brios and brios predicted as cars (2 photos each)"
+    one = pd.DataFrame([[5, 1], [0, 2]], index=["brios", "cars"], columns=["brios", "cars"])
+    assert report.top_confusion(one) == "cars predicted as brios (1 photo)"
     assert report.top_confusion(pd.DataFrame([[2, 0], [0, 2]], index=["a", "b"], columns=["a", "b"])) is None
 
 
@@ -172,8 +176,19 @@ def test_one_call_renders_a_runs_whole_evaluation(tiny_run, capsys):
     assert all(p.name.split("__")[0] in CLASSES and "__as_" in p.name for p in overlays)
     record = training.load_record("m1_baseline", folders.models)
     assert record["test_images"] == 9  # stored for notebook 10
-    assert (folders.figures / "m1_baseline_learning_rate.png").exists() or \
-        run.history["learning_rate"].nunique() == 1
+    rate_changed = run.history["learning_rate"].nunique() > 1
+    assert (folders.figures / "m1_baseline_learning_rate.png").exists() == rate_changed
+
+
+@pytest.mark.parametrize("rates, drawn", [([1e-3, 1e-3, 1e-3], False), ([1e-3, 1e-3, 5e-4], True)])
+def test_show_training_draws_the_learning_rate_only_when_it_changed(tiny_run, tmp_path, rates, drawn):
+    run, _ = tiny_run
+    history = pd.DataFrame({"epoch": [1, 2, 3], "accuracy": [0.5, 0.6, 0.7], "loss": [1.0, 0.9, 0.8],
+                            "val_accuracy": [0.4, 0.5, 0.5], "val_loss": [1.1, 1.0, 1.0], "learning_rate": rates})
+    record = {**run.record, "epochs_run": 3, "best_epoch": 2, "best_val_accuracy": 0.5}
+    planted = SimpleNamespace(name="planted", history=history, record=record)
+    report.show_training(planted, tmp_path)
+    assert (tmp_path / "planted_learning_rate.png").exists() is drawn
 
 
 def test_experiment_test_runs_store_predictions_and_every_overlay(tiny_run):
@@ -196,10 +211,19 @@ def test_notebook_10_saves_every_models_overlays_and_shows_the_depth_insight_of_
     assert results_report.show_depth_insights(table, cams, folders, names=(run.name,)) == ["1"]
     out = capsys.readouterr().out
     assert f"depth insight ({run.name})" in out
-    if report.depth_pair(cams["1"]) is None:  # every class all right or all wrong: the sentence says which
-        assert "needs a class with both" in out
-    else:
-        assert (folders.figures / f"{run.name}_depth_insight_gradcam_grid.png").exists()
+    figure = folders.figures / f"{run.name}_depth_insight_gradcam_grid.png"
+    figure.unlink(missing_ok=True)
+    # the same photos with planted answers: first every answer right (no pair), then one class half wrong
+    all_right = {"1": cams["1"].assign(correct=1)}
+    assert report.depth_pair(all_right["1"]) is None
+    results_report.show_depth_insights(table, all_right, folders, names=(run.name,))
+    assert "needs a class with both" in capsys.readouterr().out and not figure.exists()
+    first = cams["1"]["actual_label"].iloc[0]
+    mixed = cams["1"].assign(correct=[0 if label == first and i % 2 else 1
+                                      for i, label in enumerate(cams["1"]["actual_label"])])
+    assert list(report.depth_pair(mixed)["actual_label"]) == [first, first]
+    results_report.show_depth_insights(table, {"1": mixed}, folders, names=(run.name,))
+    assert figure.exists()
 
 
 def test_background_grid_is_one_row_per_class_with_counts_and_the_usual_background_marked():

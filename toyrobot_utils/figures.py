@@ -30,4 +30,4 @@ def save_figure(fig: Figure, name: str, figures_dir: str | Path | None = None, d
     return path
 
 
-__all__ = ["Figure", "new_figure", "save_figure"]
+__all__ = ["new_figure", "save_figure"]

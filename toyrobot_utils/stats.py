@@ -45,13 +45,21 @@ def interval_text(low, high) -> str:
     return f"{low:.0%}–{high:.0%}"
 
 
+def accuracy_parts(correct: int, total: int, confidence: float = 0.95) -> tuple[str, str]:
+    """('81.3 %', '95 % interval 71.1–88.5 %; 61 of 75 photos'): the figure and what it means, for a sentence that
+    sets them apart (``report.accuracy_sentence`` puts the figure in bold)."""
+    low, high = wilson_interval(correct, total, confidence)
+    figure = f"{correct / total:.1%}".replace("%", " %")
+    detail = f"{confidence:.0%} interval {low:.1%}–{high:.1%}".replace("%", " %")
+    return figure, f"{detail}; {int(correct)} of {int(total)} photos"
+
+
 def accuracy_text(correct: int, total: int, confidence: float = 0.95) -> str:
     """'81.3 % (95 % interval 71.1–88.5 %; 61 of 75 photos)'."""
-    low, high = wilson_interval(correct, total, confidence)
     if not total:
         return "no photos"
-    return (f"{correct / total:.1%} ({confidence:.0%} interval {low:.1%}–{high:.1%}; {int(correct)} of {int(total)} "
-            "photos)").replace("%", " %")
+    figure, detail = accuracy_parts(correct, total, confidence)
+    return f"{figure} ({detail})"
 
 
 def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict:
@@ -90,4 +98,5 @@ def pairwise_mcnemar(correct: Mapping[str, pd.Series], alpha: float = ALPHA) -> 
                                        "only B right", "p-value", "verdict"])
 
 
-__all__ = ["ALPHA", "accuracy_text", "interval_text", "mcnemar_exact", "pairwise_mcnemar", "wilson_interval"]
+__all__ = ["ALPHA", "accuracy_parts", "accuracy_text", "interval_text", "mcnemar_exact", "pairwise_mcnemar",
+           "wilson_interval"]

@@ -400,7 +400,6 @@ __all__ = [
     "gradcam_heatmap",
     "gradcam_panel",
     "gradcam_table",
-    "load_mask",
     "mask_area",
     "object_focus",
     "overlay",

@@ -16,12 +16,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.figure import Figure
 
 from toyrobot_utils import config
 from toyrobot_utils.analysis.evaluation import confusion_matrix, resolve_model
 from toyrobot_utils.analysis.gradcam import gradcam_table, overlay
 from toyrobot_utils.data import augmentation_block
-from toyrobot_utils.figures import Figure, new_figure, save_figure
+from toyrobot_utils.figures import new_figure, save_figure
 from toyrobot_utils.images import load_array
 from toyrobot_utils.modelling.training import load_history
 
@@ -428,9 +429,7 @@ __all__ = [
     "gradcam_across_models",
     "gradcam_grid",
     "gradcam_side_by_side",
-    "new_figure",
     "sample_grid",
-    "save_figure",
     "learning_rate_curve",
     "training_curves",
 ]

@@ -616,7 +616,6 @@ __all__ = [
     "archive_run",
     "tensorboard_callback",
     "time_stamp",
-    "read_json",
     "LR_REDUCER_DEFAULTS",
     "LoadedRun",
     "update_record",

@@ -163,7 +163,7 @@ def export_tflite(model: str | Path | None = None, *, models_dir: str | Path | N
                   out_dir: str | Path | None = None, data_dir: str | Path | None = None,
                   variants: Sequence[str] = VARIANTS, calibration: int = DEFAULT_CALIBRATION_IMAGES,
                   seed: int = config.SEED, choice: ModelChoice | None = None, resolved=None, report=None) -> dict:
-    """Export a trained model (run name or .keras path; default the best one, see ``robot.choose_model``) to TFLite.
+    """Export a trained model (run name or .keras path; default the best one, see ``predict.choose_model``) to TFLite.
 
     Files go to ``out_dir`` (default: the model's folder) as ``<name>.<variant>.tflite`` plus the manifest
     ``<name>.tflite.json``. ``data_dir`` (default ``config.DATA_DIR``) provides the int8 calibration photos from its

@@ -109,8 +109,8 @@ def show_training(run, figures_dir=None) -> None:
 
 def accuracy_sentence(predictions: pd.DataFrame, writeup: float | None = None) -> str:
     """'**Test accuracy 73.3 %** (95 % interval 62.4–82.0 %; 55 of 75 photos)', with the write-up's figure."""
-    text = "**Test accuracy " + stats.accuracy_text(int(predictions["correct"].sum()), len(predictions))
-    text = text.replace(" (", "** (", 1)
+    figure, detail = stats.accuracy_parts(int(predictions["correct"].sum()), len(predictions))
+    text = f"**Test accuracy {figure}** ({detail})"
     if writeup is not None:
         text += f"; the write-up reported {_pct(writeup)} on its own photos"
     return text + "."
@@ -128,7 +128,7 @@ def class_extremes(per_class: pd.DataFrame) -> str:
 
 
 def top_confusion(confusion: pd.DataFrame) -> str | None:
-    """'cars predicted as brios (3 photos)': the largest off-diagonal count (ties named together)."""
+    """'cars predicted as brios (3 photos)': the largest off-diagonal count; ties named together, '(2 photos each)'."""
     off = confusion.copy()
     for label in off.index.intersection(off.columns):
         off.loc[label, label] = 0
@@ -137,7 +137,7 @@ def top_confusion(confusion: pd.DataFrame) -> str | None:
         return None
     top = stacked[stacked == stacked.max()]
     pairs = [f"{actual} predicted as {predicted}" for predicted, actual in top.index]
-    return f"{names(pairs)} ({int(stacked.max())} photo{'s' if stacked.max() > 1 else ''} each)"
+    return f"{names(pairs)} ({plural(int(stacked.max()), 'photo')}{' each' if len(pairs) > 1 else ''})"
 
 
 def focus_sentence(cam: pd.DataFrame) -> str | None:

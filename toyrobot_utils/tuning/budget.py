@@ -1,7 +1,7 @@
 """What a Keras Tuner search may cost: the notebook's default search (Hyperband, with the compute budget and size
 limit of notebook 06's hand-built networks), Hyperband's schedule (trials and epochs before anything is trained),
 the share of the space a limit keeps, and sizing a search to a time budget from measured trial timings
-(``tuning_search.pilot_search`` measures them on the real data).
+(``tuner.pilot_search`` measures them on the real data).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``python -m toyrobot_utils tune``: a Keras Tuner search from the command line, standalone or as the chief or a
 worker of Keras Tuner's own distributed mode (the chief hands out trials and trains nothing; each worker trains the
-trials it is given). The search itself is ``tuning_search``'s.
+trials it is given). The search itself is ``tuner``'s.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A Keras Tuner search's results, read back from its trial files: the trials table, the best hyper-parameters and
 how long it took.
 
-Reading the files (``trial_<id>/trial.json`` from Keras Tuner, ``timing.json`` from ``tuning_search``'s timed tuners)
+Reading the files (``trial_<id>/trial.json`` from Keras Tuner, ``timing.json`` from ``tuner``'s timed tuners)
 instead of asking a tuner object makes these work on a finished, an interrupted or a distributed search alike,
 without re-creating the tuner. ``plot_search`` draws the table.
 """
@@ -23,7 +23,7 @@ from toyrobot_utils.files import read_json
 from toyrobot_utils.modelling import models
 
 OBJECTIVE = "val_accuracy"
-PROJECT_NAME = "toy-robot-cnn"  # tuning_search.build_tuner's default project (models/tuner/toy-robot-cnn)
+PROJECT_NAME = "toy-robot-cnn"  # tuner.build_tuner's default project (models/tuner/toy-robot-cnn)
 TIMING_FILE = "timing.json"
 SETTINGS_FILE = "search_settings.json"  # how the project's trials were trained; a resumed search must match it
 

@@ -7,7 +7,7 @@ of 32-256 neurons, dropout on/off, Adam or RMSprop); the objective is ``val_accu
   one call; ``algorithm="hyperband"`` swaps in Hyperband. Rerunning it with the same ``directory`` continues from the
   finished trials (Keras Tuner's ``overwrite=False``), so an interrupted or extended search never starts over;
 - every trial writes ``timing.json`` next to Keras Tuner's ``trial.json`` (who ran it, seconds, seconds per epoch),
-  which ``tuning_results`` reads back and ``tuning_budget`` sizes a search with;
+  which ``trials`` reads back and ``budget`` sizes a search with;
 - a project records the settings its trials were trained with, so a resumed or distributed search cannot mix in
   trials trained otherwise.
 """
@@ -523,7 +523,7 @@ def limit_oracle_wait(oracle, seconds: float) -> None:
         raise RuntimeError(
             f"keras_tuner {keras_tuner.__version__}: a worker's oracle ({type(oracle).__name__}) has no gRPC 'stub' "
             "any more, so the wait for the chief cannot be limited; drop --oracle-timeout or adapt "
-            "tuning_search.limit_oracle_wait")
+            "tuning.tuner.limit_oracle_wait")
     oracle.stub = _CappedTimeouts(stub, seconds)
 
 
