@@ -69,9 +69,11 @@ test: setup browser lint
 	$(PY) tests/notebook_regression.py prepare
 	$(PY) -m pytest $(NBVAL) tests/notebooks
 
-# JupyterLab on the series, with the project's environment as the notebooks' kernel (Python 3 (ipykernel)).
+# JupyterLab on the series, with the project's environment as the notebooks' kernel (Python 3 (ipykernel)). As root
+# (a container, often) JupyterLab refuses to start without --allow-root: passed then, and only then.
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	@echo "Starting JupyterLab on notebooks/: open the http://localhost:8888/lab?token=... address it prints below."
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # After changing a pin in pyproject.toml: a fresh environment from pyproject.toml alone (every extra but gpu), frozen
 # into constraints.txt. Then run `make test` and commit both files.

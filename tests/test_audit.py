@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from toyrobot_utils import audit as audit_module
 from toyrobot_utils import images
 from toyrobot_utils.__main__ import main
 from toyrobot_utils.audit import COLUMNS, AuditReport, DataSetError, audit
@@ -342,12 +341,12 @@ def test_cli_prints_summary(tiny_dataset, capsys):
 
 def test_cli_exits_1_with_the_error(tiny_dataset, capsys, tmp_path):
     shutil.rmtree(tiny_dataset / "validation")
-    assert audit_module.cli([str(tiny_dataset), "--no-duplicates"]) == 1
+    assert main(["audit", str(tiny_dataset), "--no-duplicates"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: Missing split folder") and str(tiny_dataset / "validation") in err
 
 
 def test_cli_writes_csv(tiny_dataset, tmp_path, capsys):
     out_csv = tmp_path / "audit.csv"
-    assert audit_module.cli([str(tiny_dataset), "--csv", str(out_csv)]) == 0
+    assert main(["audit", str(tiny_dataset), "--csv", str(out_csv)]) == 0
     assert list(pd.read_csv(out_csv).columns) == COLUMNS

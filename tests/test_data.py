@@ -125,7 +125,8 @@ def test_shuffling_is_seeded_and_reshuffles_each_epoch(tiny_dataset):
 AUGMENTED_EPOCHS_DIGEST = """
 import hashlib, sys
 import tensorflow as tf
-from toyrobot_utils import data, training
+from toyrobot_utils import data
+from toyrobot_utils.modelling import training
 training.seed_everything(3)  # as every notebook starts: a fresh process, seeded, deterministic ops
 split = data.load_split(sys.argv[1], "training", image_size=(16, 16), batch_size=5, augment=True, seed=3)
 assert split.dataset.options().autotune.enabled is False

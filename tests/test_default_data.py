@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from toyrobot_utils import config
+from toyrobot_utils.__main__ import main
 from toyrobot_utils.synthetic import default_data as dd
 
 SMALL = {"training": 2, "validation": 1, "test": 1}
@@ -117,8 +118,8 @@ def test_refuses_a_folder_with_user_photos(tmp_path):
     assert photo.read_bytes() == before
     assert sorted(p.relative_to(data).as_posix() for p in data.rglob("*")) == [
         "README.md", "training", "training/cars", "training/cars/IMG_0001.JPG"]
-    assert dd.cli(["--data-dir", str(data), "--no-collage"]) == 1
-    assert dd.cli(["--data-dir", str(data), "--no-collage", "--if-empty"]) == 0
+    assert main(["make-data", "--data-dir", str(data), "--no-collage"]) == 1
+    assert main(["make-data", "--data-dir", str(data), "--no-collage", "--if-empty"]) == 0
     assert photo.read_bytes() == before
 
 
@@ -155,12 +156,12 @@ def test_cli_generates_then_says_already_there(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(dd, "DEFAULT_COUNTS", counts)
     data = tmp_path / "data"
     fig = tmp_path / "figs" / "collage.png"
-    assert dd.cli(["--data-dir", str(data), "--seed", "5", "--workers", "1", "--collage", str(fig)]) == 0
+    assert main(["make-data", "--data-dir", str(data), "--seed", "5", "--workers", "1", "--collage", str(fig)]) == 0
     assert fig.is_file()
     capsys.readouterr()
-    assert dd.cli(["--data-dir", str(data), "--seed", "5"]) == 0
+    assert main(["make-data", "--data-dir", str(data), "--seed", "5"]) == 0
     assert "already there" in capsys.readouterr().out
-    assert dd.cli(["--data-dir", str(data), "--seed", "6", "--no-collage"]) == 1
+    assert main(["make-data", "--data-dir", str(data), "--seed", "6", "--no-collage"]) == 1
 
 
 def test_collage_has_one_labelled_row_per_class(small_set, tmp_path):

@@ -109,3 +109,14 @@ def test_constraints_pin_every_pinned_package_at_the_same_version():
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     assert "-c constraints.txt" in makefile and "==" not in makefile.split("constraints:")[0], (
         "the Makefile installs with constraints.txt and pins nothing itself")
+
+
+def test_make_lab_passes_allow_root_only_as_root():
+    """JupyterLab refuses to start as root without --allow-root (containers often run as root)."""
+    import os
+    import subprocess
+
+    dry_run = subprocess.run(["make", "-n", "-W", "setup", "lab"], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    line = next(line for line in dry_run.stdout.splitlines() if "jupyter lab" in line)
+    assert ("--allow-root" in line) == (os.getuid() == 0), line
+    assert "localhost:8888" in dry_run.stdout

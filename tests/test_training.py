@@ -167,7 +167,7 @@ RUN_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests_dir!r})
     import keras
     from modelling_fixtures import arrays_dataset, planted_task
-    from toyrobot_utils import models, training
+    from toyrobot_utils.modelling import models, training
 
     models_dir, kill_epoch, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     VAL_ACCURACY = [0.5, 0.9, 0.6, 0.7, 0.8]    # best epoch: 2, before the kill

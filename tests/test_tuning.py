@@ -18,6 +18,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from toyrobot_utils import tuning
+from toyrobot_utils.__main__ import main
 from toyrobot_utils.data import load_datasets
 from toyrobot_utils.modelling import models
 
@@ -323,20 +324,19 @@ def test_cli_standalone_search_and_argument_errors(tiny_data, tmp_path, capsys):
     args = ["--data-dir", str(root), "--directory", str(tmp_path / "tuner"), "--max-trials", "1",
             "--executions-per-trial", "1", "--epochs", "1", "--image-size", "32", "--batch-size", "8",
             "--verbose", "0"]
-    assert tuning.cli(args) == 0
+    assert main(["tune"] + args) == 0
     out = capsys.readouterr().out
     assert "search finished" in out and "best hyper-parameters:" in out
     assert len(tuning.trials_summary(tmp_path / "tuner")) == 1
-    assert tuning.cli(args[:-2] + ["--epochs", "3", "--verbose", "0"]) == 2  # other settings than the project's
+    assert main(["tune"] + args[:-2] + ["--epochs", "3", "--verbose", "0"]) == 2  # other settings than the project's
     assert "epochs=1 (now 3)" in capsys.readouterr().err
     assert not tuning.is_distributed()
-    with pytest.raises(SystemExit):
-        tuning.cli(args + ["--tuner-id", "tuner0"])  # no oracle address
-    with pytest.raises(SystemExit):
-        tuning.cli(args + ["--tuner-id", "tuner0", "--oracle-ip", "127.0.0.1", "--oracle-port", "1",
-                           "--overwrite"])
+    assert main(["tune"] + args + ["--tuner-id", "tuner0"]) == 2  # no oracle address
+    assert "needs all of --tuner-id, --oracle-ip and --oracle-port" in capsys.readouterr().err
+    assert main(["tune"] + args + ["--tuner-id", "tuner0", "--oracle-ip", "127.0.0.1", "--oracle-port", "1",
+                                   "--overwrite"]) == 2
     assert "--overwrite on a worker" in capsys.readouterr().err
-    assert tuning.cli(["--data-dir", str(tmp_path / "missing")]) == 2
+    assert main(["tune"] + ["--data-dir", str(tmp_path / "missing")]) == 2
     assert not any(key in os.environ for key in (tuning.ENV_TUNER_ID, tuning.ENV_ORACLE_IP))
 
 
@@ -369,7 +369,7 @@ def test_chief_and_two_workers_share_one_search(tmp_path):
               "--executions-per-trial", "1", "--image-size", "32", "--batch-size", "8", "--verbose", "0",
               "--no-checkpoints", "--oracle-ip", "127.0.0.1", "--oracle-port", str(port)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
-    command = [sys.executable, "-m", "toyrobot_utils.tuning"]
+    command = [sys.executable, "-m", "toyrobot_utils", "tune"]
     procs: list[tuple[subprocess.Popen, Path]] = []
     deadline = time.monotonic() + 240  # a hung chief or worker fails the test instead of blocking the suite
 

@@ -10,7 +10,6 @@ Fatal problems raise ``DataSetError`` (message names the folders and the fix); t
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -573,17 +572,9 @@ def _warnings(report: AuditReport) -> list[str]:
 # --- command line -----------------------------------------------------------------------------------------------
 
 
-def cli(argv) -> int:
-    """``python -m toyrobot_utils audit [DATA_DIR]``: print the findings; exit 1 if the data cannot be used."""
-    parser = argparse.ArgumentParser(
-        prog="python -m toyrobot_utils audit",
-        description="Check a data folder (<split>/<class>/<photo>) and print what is wrong with it. "
-        "Reads only; exits 1 if the data cannot be trained on.",
-    )
-    parser.add_argument("data_dir", nargs="?", default=str(config.DATA_DIR), help="default: %(default)s")
-    parser.add_argument("--no-duplicates", action="store_true", help="skip the near-duplicate check")
-    parser.add_argument("--csv", metavar="PATH", help="also write the per-file table to this CSV file")
-    args = parser.parse_args(list(argv))
+def run(args) -> int:
+    """``toyrobot audit [DATA_DIR]`` (options in ``__main__``): print the findings; exit 1 if the data cannot be
+    used."""
     try:
         report = audit(args.data_dir, check_duplicates=not args.no_duplicates)
     except DataSetError as err:

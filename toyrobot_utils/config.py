@@ -5,7 +5,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the folder holding the package: a checkout, or site-packages
+PROJECT_NAME = "toyrobot-utils"  # as in pyproject.toml
+
+
+def find_project_root(start: str | Path | None = None) -> Path:
+    """The project folder the commands and notebooks work in: the nearest folder, from ``start`` (the current
+    folder) upwards, that holds this project's ``pyproject.toml`` (a checkout of Toy Robot); else ``start`` itself.
+    Never the package's install location: two checkouts sharing one environment each keep their own ``data/``,
+    ``models/`` and ``figures/``, and a robot-only install works in the folder it is run from."""
+    start = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        pyproject = folder / "pyproject.toml"
+        try:
+            if pyproject.is_file() and f'name = "{PROJECT_NAME}"' in pyproject.read_text(encoding="utf-8"):
+                return folder
+        except (OSError, UnicodeDecodeError):
+            continue
+    return start
+
+
+PROJECT_ROOT = Path(os.environ.get("TOYROBOT_PROJECT_DIR") or find_project_root())
 DATA_DIR = Path(os.environ.get("TOYROBOT_DATA_DIR", PROJECT_ROOT / "data"))
 MODELS_DIR = Path(os.environ.get("TOYROBOT_MODELS_DIR", PROJECT_ROOT / "models"))
 FIGURES_DIR = Path(os.environ.get("TOYROBOT_FIGURES_DIR", PROJECT_ROOT / "figures"))

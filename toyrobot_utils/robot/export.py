@@ -31,7 +31,6 @@ process (TensorFlow's thread pools can only be sized before it starts), with ``t
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -400,26 +399,10 @@ def format_table(df: pd.DataFrame, markdown: bool = False) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def cli(argv: Sequence[str]) -> int:
-    """``python -m toyrobot_utils export-tflite [MODEL]``: write the .tflite files, then compare them with Keras on
-    the test split (accuracy, agreement, one-thread latency) unless ``--no-evaluate``. Exit 2 if it cannot run."""
-    parser = argparse.ArgumentParser(
-        prog="python -m toyrobot_utils export-tflite",
-        description="Export a trained Keras model to TensorFlow Lite as float32, float16 and int8 (full-integer, "
-                    "calibrated on training photos), then check each file on the test split.",
-    )
-    parser.add_argument("model", nargs="?", metavar="NAME_OR_PATH",
-                        help="a run name in --models-dir or a .keras file (default: the best trained model)")
-    parser.add_argument("--models-dir", type=Path, default=config.MODELS_DIR, help="default: %(default)s")
-    parser.add_argument("--data-dir", type=Path, default=config.DATA_DIR,
-                        help="training photos calibrate int8, test photos check accuracy (default: %(default)s)")
-    parser.add_argument("--out-dir", type=Path, help="where the .tflite files go (default: beside the model)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated (default: %(default)s)")
-    parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES,
-                        help="training photos for int8 calibration (default: %(default)s)")
-    parser.add_argument("--no-evaluate", action="store_true", help="only export")
-    parser.add_argument("--runs", type=int, default=50, help="timed runs per format (default: %(default)s)")
-    args = parser.parse_args(list(argv))
+def run(args) -> int:
+    """``toyrobot export-tflite [MODEL]`` (options in ``__main__``): write the .tflite files, then compare them with
+    Keras on the test split (accuracy, agreement, one-thread latency) unless ``--no-evaluate``. Exit 2 if it cannot
+    run."""
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     try:
         choice = choose_model(args.model, args.models_dir)

@@ -16,7 +16,6 @@ be folder names are refused with one line naming the file.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -385,28 +384,9 @@ def predict_photos(paths: Iterable[str | Path], model: str | Path | None = None,
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", metavar="NAME_OR_PATH",
-                        help="a run name in --models-dir, a .keras file with its .json record beside it, or a "
-                             ".tflite file from export-tflite with its .tflite.json manifest beside it (runs without "
-                             "TensorFlow on LiteRT) (default: the best trained model of the photos you trained on "
-                             "last: highest test accuracy, then validation accuracy)")
-    parser.add_argument("--models-dir", type=Path, default=config.MODELS_DIR, help="default: %(default)s")
-
-
-def predict_cli(argv: Sequence[str]) -> int:
-    """``toyrobot predict IMG... [--model NAME_OR_PATH] [--format table|csv|json]``: class and probability per photo.
-    Exit code 0, 1 if any photo could not be read, 2 if no model could be used."""
-    parser = argparse.ArgumentParser(prog="toyrobot predict",
-                                     description="Print the predicted class and its probability for each photo "
-                                                 "(a folder stands for the photos in it).")
-    parser.add_argument("images", nargs="+", metavar="IMG")
-    model_arguments(parser)
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
-                        help="table (default): aligned lines for reading; csv / json: one row (object) per photo with "
-                             "every class probability, on standard output for other programs (the model's name and "
-                             "lineage then go to standard error)")
-    args = parser.parse_args(list(argv))
+def run(args) -> int:
+    """``toyrobot predict IMG... [--model NAME_OR_PATH] [--format table|csv|json]`` (options in ``__main__``): class
+    and probability per photo. Exit code 0, 1 if any photo could not be read, 2 if no model could be used."""
     info = sys.stdout if args.format == "table" else sys.stderr
     try:
         choice = choose_model(args.model, args.models_dir)
@@ -445,7 +425,6 @@ __all__ = [
     "choose_model",
     "classify_files",
     "is_hidden",
-    "model_arguments",
     "load_model",
     "predict_photos",
     "trained_models",

@@ -25,7 +25,6 @@ logged as ignored, not as failures.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import filecmp
 import json
@@ -50,7 +49,6 @@ from toyrobot_utils.robot.predict import (
     classify_files,
     is_hidden,
     load_model,
-    model_arguments,
 )
 
 UNSURE = "unsure"
@@ -293,29 +291,9 @@ def failures(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["action"] == FAILED) | (has_error & (df["action"] != IGNORED))]
 
 
-def sort_cli(argv: Sequence[str]) -> int:
-    """``python -m toyrobot_utils sort SRC_DIR BINS_DIR``: photos into class bins. Exit code 0 if every photo was
-    sorted, 1 if any file failed (reported and left in place), 2 if sorting could not start."""
-    parser = argparse.ArgumentParser(
-        prog="toyrobot sort",
-        description="Copy each photo of SRC_DIR into BINS_DIR/<class>/, or BINS_DIR/unsure/ when the model's top "
-                    "probability is below --threshold. Originals are left as they are unless --move. Existing "
-                    "files in the bins are never overwritten (a clashing name gets _1, _2...). Every decision is "
-                    f"appended to a CSV log (default BINS_DIR/{LOG_NAME}, header written once).",
-    )
-    parser.add_argument("src_dir", type=Path, metavar="SRC_DIR")
-    parser.add_argument("bins_dir", type=Path, metavar="BINS_DIR")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="below this top probability a photo goes to unsure/ (default %(default)s)")
-    parser.add_argument("--move", action="store_true",
-                        help="delete each original once its copy is complete and verified (default: copy only)")
-    parser.add_argument("--recursive", action="store_true",
-                        help="also sort photos in subfolders of SRC_DIR (hidden folders and BINS_DIR are skipped)")
-    parser.add_argument("--log", type=Path, help=f"CSV log to append to (default BINS_DIR/{LOG_NAME})")
-    parser.add_argument("--quiet", action="store_true", help="print only the summary, not one line per file")
-    model_arguments(parser)
-    args = parser.parse_args(list(argv))
-
+def run(args) -> int:
+    """``toyrobot sort SRC_DIR BINS_DIR`` (options in ``__main__``): photos into class bins. Exit code 0 if every
+    photo was sorted, 1 if any file failed (reported and left in place), 2 if sorting could not start."""
     def show(row):
         if args.quiet:
             return
@@ -360,4 +338,4 @@ def sort_cli(argv: Sequence[str]) -> int:
 
 
 __all__ = ["COPIED", "DEFAULT_THRESHOLD", "FAILED", "IGNORED", "LOG_COLUMNS", "LOG_NAME", "MOVED", "UNSURE",
-           "copy_verified", "failures", "sort_cli", "sort_photos"]
+           "copy_verified", "failures", "run", "sort_photos"]

@@ -13,7 +13,6 @@ notebook regression pass (nbval) runs exactly this configuration.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import os
@@ -218,21 +217,15 @@ def quick_tour(only: list[str] | None = None, folder: Path = QUICK_DIR) -> dict[
                       estimates_from=PROJECT_ROOT / "tests" / "notebooks")
 
 
-def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="toyrobot run-series", description=__doc__)
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
-                        help="papermill parameter passed to every notebook, e.g. -p epochs 5")
-    parser.add_argument("--only", nargs="*", help="notebook number prefixes to run, e.g. --only 01 02")
-    parser.add_argument("--output-dir", type=Path, help="write executed notebooks here instead of in place")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"the quick tour: every notebook on a small configuration into {QUICK_DIR}/notebooks "
-                             "(the committed notebooks, models/ and figures/ are left untouched)")
-    args = parser.parse_args(argv)
+def run(args) -> int:
+    """``toyrobot run-series`` (options in ``__main__``): exit 1 when a notebook failed, 2 for conflicting options."""
     params = {name: _parse_value(value) for name, value in args.parameter}
     try:
         if args.quick:
             if params or args.output_dir:
-                parser.error("--quick has its own parameters and folders; run without -p / --output-dir")
+                print("error: --quick has its own parameters and folders; run without -p / --output-dir",
+                      file=sys.stderr)
+                return 2
             quick_tour(only=args.only)
             print(f"[run-series] the executed notebooks are in {QUICK_DIR / 'notebooks'}")
         else:

@@ -16,7 +16,6 @@ come from per-split pools, so, as in the write-up, validation and test toys are 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import multiprocessing
 import os
@@ -459,30 +458,16 @@ def collage(data_dir: str | Path = config.DATA_DIR, per_class: int = 6,
     return fig
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """``python -m toyrobot_utils make-data``: exit 0 when the set was made or already there, 1 when refused."""
-    parser = argparse.ArgumentParser(prog="python -m toyrobot_utils make-data", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=config.DATA_DIR, help="target folder (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default: %(default)s)")
-    parser.add_argument("--background-bias", type=float, default=Knobs.background_bias,
-                        help="0 = backgrounds independent of class, 1 = bananagrams always on wood floor and "
-                             "duplos always on the white table (default: %(default)s)")
-    parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
-                        help=f"set another difficulty knob: {', '.join(f.name for f in dataclasses.fields(Knobs))}")
-    parser.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
-    parser.add_argument("--replace-default", action="store_true",
-                        help="replace a default set made with other settings (never touches your own photos)")
-    parser.add_argument("--if-empty", action="store_true",
-                        help="when the folder already has photos of any kind, leave it and exit 0")
-    parser.add_argument("--collage", type=Path, default=config.FIGURES_DIR / "default_data_collage.png",
-                        help="sample figure to save after generating (default: %(default)s)")
-    parser.add_argument("--no-collage", action="store_true", help="do not draw the sample figure")
-    args = parser.parse_args(argv)
+def run(args) -> int:
+    """``toyrobot make-data`` (options in ``__main__``): exit 0 when the set was made or already there, 1 when
+    refused, 2 for an unknown knob."""
     knobs = {"background_bias": args.background_bias}
     for item in args.knob:
         name, _, value = item.partition("=")
         if name not in {f.name for f in dataclasses.fields(Knobs)}:
-            parser.error(f"unknown knob {name!r}")
+            print(f"error: unknown knob {name!r}; the knobs are {', '.join(f.name for f in dataclasses.fields(Knobs))}",
+                  file=sys.stderr)
+            return 2
         knobs[name] = float(value)
     data_dir = args.data_dir
     if has_photos(data_dir):
@@ -506,7 +491,3 @@ def cli(argv: list[str] | None = None) -> int:
         collage(data_dir, path=args.collage)
         print(f"Sample collage: {args.collage}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli())

@@ -16,8 +16,6 @@ This package's ``__init__`` is its public face: notebooks and tests call ``tunin
 
 from __future__ import annotations
 
-import sys
-
 from toyrobot_utils.tuning.budget import (
     BUDGET_SECONDS,
     HAND_BUILT,
@@ -31,7 +29,6 @@ from toyrobot_utils.tuning.budget import (
     share_within,
     share_within_size,
 )
-from toyrobot_utils.tuning.command import cli
 from toyrobot_utils.tuning.trials import (
     BASE_COLUMNS,
     MAIN_HYPERPARAMETERS,
@@ -99,7 +96,6 @@ __all__ = [
     "best_hyperparameters",
     "build_tuner",
     "check_settings",
-    "cli",
     "environment",
     "format_seconds",
     "is_chief",
@@ -120,6 +116,3 @@ __all__ = [
     "trials_summary",
 ]
 
-
-if __name__ == "__main__":
-    sys.exit(cli())
