@@ -124,6 +124,7 @@ def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | 
             "name": name,
             "changes": spec.changes if spec else settings.get("changes", ""),
             "val_accuracy": record.get("best_val_accuracy"),
+            "val_loss": record.get("best_val_loss"),
             "test_accuracy": record.get("test_accuracy"),
             **_test_interval(record),
             "writeup_val_accuracy": spec.writeup_validation_accuracy if spec else None,
