@@ -294,6 +294,7 @@ def test_ties_on_validation_accuracy_are_broken_by_validation_loss():
     assert training.better_on_validation(0.8, 0.9, 0.7, 0.1)  # accuracy first
     assert not training.better_on_validation(0.8, 0.1, 0.9, 2.0)
     assert training.better_on_validation(0.8, 0.3, 0.8, 0.4) and not training.better_on_validation(0.8, 0.4, 0.8, 0.4)
+    assert not training.better_on_validation(0.8, 0.399, 0.8, 0.4)  # less than 1 % lower: still a tie
     assert not training.better_on_validation(0.8, None, 0.8, 0.4) and training.better_on_validation(0.8, 0.3, 0.8, None)
     assert training.better_on_validation(0.1, None, None, None) and not training.better_on_validation(None, 0, 0, 1)
     replay = training.replay_patience(pd.DataFrame(rows), 1)
@@ -302,8 +303,8 @@ def test_ties_on_validation_accuracy_are_broken_by_validation_loss():
 
 def test_a_saturated_validation_set_keeps_a_later_epoch_with_lower_validation_loss(tmp_path):
     """Two validation photos a tiny network gets right from the first epochs on: accuracy sits at 100 % and ties,
-    while the loss keeps falling. The checkpoint keeps the epoch of the lowest loss among the 100 % epochs, not the
-    first 100 % epoch, and early stopping does not stop while the loss still improves."""
+    while the loss keeps falling. The checkpoint keeps a later 100 % epoch with a lower loss, not the first 100 %
+    epoch, and early stopping does not stop while the loss still improves."""
     x, y, _ = planted_task(12, size=SIZE, toy=10, seed=1)
     xv, yv, _ = planted_task(1, size=SIZE, toy=10, seed=7)
     snapshots = WeightsPerEpoch()
@@ -315,11 +316,12 @@ def test_a_saturated_validation_set_keeps_a_later_epoch_with_lower_validation_lo
     history = run.history
     perfect = history[history["val_accuracy"] == 1.0]
     assert len(perfect) >= 3, history  # the set saturates: several epochs tie at 100 %
-    first = int(perfect["epoch"].iloc[0])
-    lowest = int(perfect.loc[perfect["val_loss"].idxmin(), "epoch"])
-    assert lowest > first  # the loss still fell after the first 100 % epoch
-    assert run.record["best_epoch"] == lowest and run.record["best_val_accuracy"] == 1.0
-    assert run.record["best_val_loss"] == pytest.approx(perfect["val_loss"].min())
-    assert run.record["epochs_run"] - lowest == 4 or run.record["epochs_run"] == 25  # stops 4 epochs after it
-    for got, want in zip(run.model.get_weights(), snapshots.weights[lowest - 1]):
+    first = perfect.iloc[0]
+    kept = int(run.record["best_epoch"])
+    assert kept == history["epoch"].iloc[training.best_row(history.to_dict("records"))]
+    assert kept > first["epoch"] and run.record["best_val_accuracy"] == 1.0  # a later epoch than the first 100 %
+    assert run.record["best_val_loss"] < first["val_loss"] * 0.99  # with a clearly lower validation loss
+    assert run.record["best_val_loss"] == pytest.approx(history.loc[history["epoch"] == kept, "val_loss"].iloc[0])
+    assert run.record["epochs_run"] - kept == 4 or run.record["epochs_run"] == 25  # stops 4 epochs after it
+    for got, want in zip(run.model.get_weights(), snapshots.weights[kept - 1]):
         np.testing.assert_array_equal(got, want)

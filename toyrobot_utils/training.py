@@ -43,6 +43,10 @@ MONITOR = "val_accuracy"
 # values: it saturates (every photo right) and ties from epoch to epoch, while the loss still tells a head that is
 # sure of the right answers from one that barely has them. Without it the first epoch of a tie was kept for good.
 TIE_BREAK = "val_loss"
+# A loss lower by less than this share of the best loss is a tie, not a better epoch: once every validation photo is
+# right the loss keeps shrinking by crumbs as the head grows more confident, which would otherwise extend training to
+# its last epoch (and save the network at every one) without changing what the model answers.
+TIE_BREAK_MIN_DELTA = 0.01
 LR_REDUCER_DEFAULTS = {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 1e-6}
 STATE_FILE = "run_state.json"
 LOGS_DIR = "logs"  # models/logs/<name>/<start time>/: TensorBoard's event files (`tensorboard --logdir models/logs`)
@@ -89,8 +93,8 @@ def _current_lr(model: keras.Model) -> float | None:
 
 def better_on_validation(accuracy, loss, best_accuracy, best_loss) -> bool:
     """Whether an epoch (or a model) with validation ``accuracy`` and ``loss`` beats the best so far: a higher
-    accuracy, or the same accuracy with a lower loss. A missing best accuracy is beaten by anything; a missing
-    loss never breaks a tie."""
+    accuracy, or the same accuracy with a loss lower by at least ``TIE_BREAK_MIN_DELTA`` of the best loss. A missing
+    best accuracy is beaten by anything; a missing loss never breaks a tie."""
     if accuracy is None or not math.isfinite(float(accuracy)):
         return False
     if best_accuracy is None or not math.isfinite(float(best_accuracy)):
@@ -99,7 +103,9 @@ def better_on_validation(accuracy, loss, best_accuracy, best_loss) -> bool:
         return float(accuracy) > float(best_accuracy)
     if loss is None or not math.isfinite(float(loss)):
         return False
-    return best_loss is None or not math.isfinite(float(best_loss)) or float(loss) < float(best_loss)
+    if best_loss is None or not math.isfinite(float(best_loss)):
+        return True
+    return float(loss) < float(best_loss) * (1 - TIE_BREAK_MIN_DELTA)
 
 
 def best_row(rows) -> int | None:
