@@ -45,7 +45,9 @@ def test_clean_dataset(tiny_dataset):
     assert set(report.table["problem"]) == {""}
     assert set(report.table["size"]) == {"40x32"} and set(report.table["mode"]) == {"RGB"}
     assert all(isinstance(f, Path) for f in report.table["file"])
-    assert report.warnings == [] and report.duplicates.empty
+    # 6 validation and 6 test photos: the only warnings say they are too few to tell models apart
+    assert [w.split(":")[0] for w in report.warnings] == ["small validation split", "small test split"]
+    assert report.duplicates.empty
     assert list(report.duplicates.columns) == ["file_a", "file_b", "distance"]
 
     usable = report.usable_files("training")
@@ -350,3 +352,25 @@ def test_cli_writes_csv(tiny_dataset, tmp_path, capsys):
     out_csv = tmp_path / "audit.csv"
     assert main(["audit", str(tiny_dataset), "--csv", str(out_csv)]) == 0
     assert list(pd.read_csv(out_csv).columns) == COLUMNS
+
+
+def test_a_split_too_small_to_tell_models_apart_is_reported_with_the_photos_that_halve_its_interval(tmp_path):
+    from toyrobot_utils import stats
+    from toyrobot_utils.audit import small_split_warning
+
+    data = make_dataset(tmp_path / "data", counts={"training": 3, "validation": 2, "test": 2})
+    report = audit(data)
+    (validation,) = [w for w in report.warnings if w.startswith("small validation split")]
+    width = stats.interval_width(6, 0.85)
+    assert "6 photos" in validation and f"{100 * width:.0f} points wide" in validation
+    assert f"About {stats.photos_to_halve(6, 0.85)} validation photos" in validation
+    assert "choose between models and epochs" in validation and "small validation split" in report.summary()
+    # the width halves at that count, not before
+    halve = stats.photos_to_halve(6, 0.85)
+    assert stats.interval_width(halve, 0.85) <= width / 2 < stats.interval_width(halve - 1, 0.85)
+    assert 3.5 * 6 <= halve <= 5 * 6  # about four times the photos
+    # a split large enough (the built-in set's 150 validation and 75 test photos) gets no warning
+    assert small_split_warning("validation", 150, 5) is None and small_split_warning("test", 75, 5) is None
+    assert small_split_warning("test", 10, 5).startswith("small test split: 10 photos")
+    assert "about 7 more per class" in small_split_warning("test", 10, 5)  # 44 - 10 = 34 more, over 5 classes
+    assert small_split_warning("validation", 0, 5) is None

@@ -5,8 +5,8 @@ upgrade that removes or changes it fails here, loudly, before it fails somewhere
 The package uses these because the libraries offer no public way to do the same (its docstrings say why):
 - ``keras_graph``: ``Sequential._functional``, ``layer._inbound_nodes``, the "<id>_ib-<i>" keys of
   ``Functional._nodes``, ``KerasTensor._keras_history`` (Grad-CAM, transfer learning's chain check);
-- ``training``: ``ModelCheckpoint._save_model`` / ``_should_save_model`` / ``_get_file_path`` (the atomic
-  checkpoint), ``model._initial_epoch`` (set by ``BackupAndRestore``);
+- ``training``: ``ModelCheckpoint._save_model`` / ``_get_file_path`` (the atomic checkpoint), ``model._initial_epoch``
+  (set by ``BackupAndRestore``);
 - ``data``: ``self._get_seed_generator(self.backend._backend)`` (the seeded brightness augmentation);
 - ``tuning.tuner``: ``Oracle._random_values`` (redrawing oversized networks), a worker oracle's ``stub`` (the
   ``--oracle-timeout``);
@@ -86,8 +86,7 @@ def _xy(n=8):
 
 def test_model_checkpoint_saves_through_the_private_methods_training_overrides(tmp_path):
     base = keras.callbacks.ModelCheckpoint
-    expected = {"_save_model": ["epoch", "batch", "logs"], "_should_save_model": ["epoch", "batch", "logs", "filepath"],
-                "_get_file_path": ["epoch", "batch", "logs"]}
+    expected = {"_save_model": ["epoch", "batch", "logs"], "_get_file_path": ["epoch", "batch", "logs"]}
     for method, parameters in expected.items():
         found = getattr(base, method, None)
         assert found is not None and list(inspect.signature(found).parameters)[1:] == parameters, (

@@ -132,17 +132,23 @@ def test_choices_note_and_winner_sentence():
     assert winner.run_settings(50, 32, 128)["tuner_trial"] == "3"
 
 
-def test_results_findings_rank_ties_by_validation_and_report_the_swap_test():
-    table = pd.DataFrame({"changes": ["a", "b", "c"], "test_accuracy": [0.9, 0.9, 0.7],
-                          "val_accuracy": [0.8, 0.85, 0.7],
-                          "test_low": [0.8] * 3, "test_high": [0.95] * 3, "latency_ms": [2.0, 3.0, 1.0],
-                          "file_mb": [1.0, 2.0, 3.0], "writeup_test_accuracy": [None, 0.8, 0.747]},
-                         index=["7", "8", "1"])
-    assert list(results_report.ranked(table).index) == ["8", "7", "1"]
+def test_results_ranking_follows_validation_when_test_disagrees_and_reports_the_swap_test():
+    """Notebook 10's ranking: two runs where test and validation disagree (8 best on test, 7 on validation) follow
+    validation; a tie on validation accuracy goes to the lower validation loss, whatever the test says."""
+    table = pd.DataFrame({"changes": ["a", "b", "c", "d"], "test_accuracy": [0.8, 0.95, 0.7, 0.99],
+                          "val_accuracy": [0.9, 0.85, 0.7, 0.85], "val_loss": [0.5, 0.4, 0.9, 0.6],
+                          "params": [10, 20, 30, 5],
+                          "test_low": [0.7] * 4, "test_high": [0.95] * 4, "latency_ms": [2.0, 3.0, 1.0, 1.0],
+                          "file_mb": [1.0, 2.0, 3.0, 1.0], "writeup_test_accuracy": [None, 0.8, 0.747, None]},
+                         index=["7", "8", "1", "tuned (08)"])
+    assert list(results_report.ranked(table).index) == ["7", "8", "tuned (08)", "1"]
     swap = pd.DataFrame({"flipped": [0.1, 0.4]}, index=["7", "1"])
     text = results_report.findings(table, pd.DataFrame(), swap)
-    assert "Best on the test photos: 8" in text and "tied on test accuracy with 7" in text
+    assert "Best on the validation photos: 7" in text and "90.0% validation accuracy" in text
+    assert "on the test photos 80.0%" in text and "Best network trained from scratch (on validation): 7" in text
     assert "most often for 1 (40%" in text and "least for 7 (10%" in text
+    assert "ranked on the validation photos only" in text and "never used to choose" in text
+    assert "ranked on the validation photos only" in results_report.ranking_note()
 
 
 def test_steps_note_lists_only_real_differences():

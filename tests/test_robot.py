@@ -80,35 +80,49 @@ def read_log(path: Path) -> list[dict]:
 # --- choosing the model ----------------------------------------------------------------------------------------------
 
 
-def fake_run(models_dir: Path, name: str, val=None, test=None, record=True) -> None:
+def fake_run(models_dir: Path, name: str, val=None, test=None, record=True, loss=None, params=None) -> None:
     models_dir.mkdir(parents=True, exist_ok=True)
     (models_dir / f"{name}.keras").write_bytes(b"not loaded by choose_model")
     if record:
         fields = {"name": name, "best_val_accuracy": val, "settings": {"image_size": [32, 32]}}
         if test is not None:
             fields["test_accuracy"] = test
+        if loss is not None:
+            fields["best_val_loss"] = loss
+        if params is not None:
+            fields["params_total"] = params
         (models_dir / f"{name}.json").write_text(json.dumps(fields))
 
 
-def test_default_model_is_highest_test_then_validation_accuracy(tmp_path):
-    fake_run(tmp_path, "a", val=0.95, test=0.80)
-    fake_run(tmp_path, "b", val=0.50, test=0.90)
-    fake_run(tmp_path, "c", val=0.70, test=0.90)
-    fake_run(tmp_path, "d", val=0.99)  # no test accuracy yet: ranks last
+def test_default_model_is_chosen_on_validation_never_on_test(tmp_path):
+    """Two runs where test and validation disagree: the robot follows validation, and says the test figure is
+    shown only."""
+    fake_run(tmp_path, "a", val=0.95, test=0.80, loss=0.4)
+    fake_run(tmp_path, "b", val=0.50, test=0.99, loss=0.1)  # best on test: not chosen
+    fake_run(tmp_path, "c", val=0.95, test=0.70, loss=0.3)  # ties a on validation accuracy, lower loss
+    fake_run(tmp_path, "d", val=None, test=1.0)  # no validation accuracy: ranks last
     fake_run(tmp_path, "e", record=False)  # still training: no record
     table = predict.trained_models(tmp_path)
-    assert list(table["name"]) == ["c", "b", "a", "d"]
+    assert list(table["name"]) == ["c", "a", "b", "d"]
     assert table.attrs["without_record"] == ["e.keras"]
     choice = predict.choose_model(models_dir=tmp_path)
     assert choice.name == "c" and choice.model_path == tmp_path / "c.keras"
-    assert "highest test accuracy (90.0%)" in choice.reason and "tied with b" in choice.reason
-    assert "70.0%" in choice.reason
+    assert "highest validation accuracy (95.0%)" in choice.reason and "tied with a" in choice.reason
+    assert "lowest validation loss of those (0.300)" in choice.reason
+    assert "test accuracy 70.0%, shown only" in choice.reason
 
-    only_val = tmp_path / "only_val"
-    fake_run(only_val, "x", val=0.6)
-    fake_run(only_val, "y", val=0.8)
-    choice = predict.choose_model(models_dir=only_val)
+    full_tie = tmp_path / "full_tie"
+    fake_run(full_tie, "big", val=0.8, test=0.9, loss=0.5, params=2_000_000)
+    fake_run(full_tie, "small", val=0.8, test=0.7, loss=0.5, params=50_000)
+    choice = predict.choose_model(models_dir=full_tie)
+    assert choice.name == "small" and "fewer parameters" in choice.reason
+
+    no_test = tmp_path / "no_test"
+    fake_run(no_test, "x", val=0.6)
+    fake_run(no_test, "y", val=0.8)
+    choice = predict.choose_model(models_dir=no_test)
     assert choice.name == "y" and "highest validation accuracy (80.0%)" in choice.reason
+    assert "no test accuracy in its record yet" in choice.reason
 
 
 def test_no_trained_model_says_to_train_first(tmp_path):
@@ -172,7 +186,7 @@ def test_predict_command_prints_model_class_and_probability(tiny_run, photos, ca
     ref = reference(models_dir, files)
     assert main(["predict", *map(str, files), "--models-dir", str(models_dir)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"model: {NAME} - highest test accuracy")
+    assert out[0].startswith(f"model: {NAME} - highest validation accuracy")
     assert out[1].startswith(f"{NAME}: trained ") and "18/9/9 photos, fingerprint " in out[1]  # its lineage
     for f, line in zip(files, out[2:]):
         probs = ref[f.name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,3 +48,21 @@ def test_pairwise_verdicts_tell_real_differences_from_noise():
     assert verdict[("strong", "weak")] == "real" and verdict[("strong", "close")] == "noise"
     with pytest.raises(ValueError, match="same photos"):
         stats.pairwise_mcnemar({"a": strong, "b": strong.iloc[:-1]})
+
+
+def test_rank_on_validation_ignores_test_and_breaks_ties_by_loss_then_cost():
+    table = pd.DataFrame({"name": ["a", "b", "c", "d", "e"], "val_accuracy": [0.8, 0.9, 0.9, None, 0.9],
+                          "val_loss": [0.1, 0.5, 0.3, 0.1, 0.3], "params": [1, 5, 9, 1, 2],
+                          "test_accuracy": [1.0, 0.5, 0.6, 1.0, 0.1]})
+    assert list(stats.rank_on_validation(table)["name"]) == ["e", "c", "b", "a", "d"]
+    assert list(stats.rank_on_validation(table.drop(columns="params"))["name"]) == ["c", "e", "b", "a", "d"]
+    assert list(stats.rank_on_validation(table).columns) == list(table.columns)
+
+
+def test_interval_width_shrinks_with_the_square_root_of_the_photos():
+    low, high = stats.wilson_interval(60, 75)
+    assert stats.interval_width(75, 0.8) == pytest.approx(high - low)
+    assert stats.interval_width(10) > stats.interval_width(100) and math.isnan(stats.interval_width(0))
+    for n in (10, 30, 75):
+        halve = stats.photos_to_halve(n)
+        assert stats.interval_width(halve) <= stats.interval_width(n) / 2 < stats.interval_width(halve - 1)

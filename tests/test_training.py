@@ -27,15 +27,18 @@ CLASSES = ["red", "blue"]
 
 
 class ScriptedValAccuracy(keras.callbacks.Callback):
-    """Replaces val_accuracy in the epoch logs (the run's own callbacks come after and see it), so a test decides
-    which epoch is best."""
+    """Replaces val_accuracy (and val_loss, given ``losses``) in the epoch logs (the run's own callbacks come after
+    and see them), so a test decides which epoch is best. Without ``losses`` every epoch's val_loss is 1.0, so ties on
+    accuracy stay ties."""
 
-    def __init__(self, script):
+    def __init__(self, script, losses=None):
         super().__init__()
         self.script = list(script)
+        self.losses = list(losses) if losses is not None else [1.0] * len(self.script)
 
     def on_epoch_end(self, epoch, logs=None):
         logs["val_accuracy"] = self.script[epoch]
+        logs["val_loss"] = self.losses[epoch]
 
 
 class WeightsPerEpoch(keras.callbacks.Callback):
@@ -115,6 +118,10 @@ def test_checkpoint_keeps_the_best_epoch_and_a_worse_run_does_not_replace_it(tmp
     assert record["best_val_accuracy"] == pytest.approx(0.8) and record["best_epoch"] == 2
     assert record["later_runs_not_kept"][0]["best_val_accuracy"] == pytest.approx(0.8)
     assert len(worse.history) == 4
+    # the same accuracy with a higher validation loss is not better either
+    tied = training.fit(tiny_model(seed=1), *data(), **same,
+                        callbacks=[ScriptedValAccuracy([0.3, 0.8, 0.2, 0.1], losses=[2, 1.5, 2, 2])])
+    assert not tied.replaced and (digest(paths["model"]), digest(paths["history"])) == before
 
     # A better one replaces them.
     better = training.fit(tiny_model(seed=2), *data(), **same, callbacks=[ScriptedValAccuracy([0.9, 0.85, 0, 0])])
@@ -275,3 +282,46 @@ def test_patience_stops_a_stalled_run_and_survives_an_interruption(tmp_path):
     every = training.fit(tiny_model(), *data(), models_dir=tmp_path / "every", name="run", epochs=8, verbose=0,
                          callbacks=[ScriptedValAccuracy(script)])
     assert every.record["epochs_run"] == 8 and every.record["stopped_early_at"] is None
+
+
+def test_ties_on_validation_accuracy_are_broken_by_validation_loss():
+    rows = [{"epoch": e, "val_accuracy": a, "val_loss": loss}
+            for e, a, loss in [(1, 0.5, 0.9), (2, 1.0, 0.6), (3, 1.0, 0.4), (4, 1.0, 0.5), (5, 0.9, 0.1)]]
+    assert training.best_row(rows) == 2  # epoch 3: the same 100 % as epoch 2, with a lower loss
+    assert training.best_row([{**r, "val_loss": 1.0} for r in rows]) == 1  # a full tie keeps the earlier epoch
+    assert training.best_row([]) is None
+    assert not training.stalled(rows, 3) and training.stalled(rows[:3] + rows[3:] + [{**rows[4], "epoch": 6}], 3)
+    assert training.better_on_validation(0.8, 0.9, 0.7, 0.1)  # accuracy first
+    assert not training.better_on_validation(0.8, 0.1, 0.9, 2.0)
+    assert training.better_on_validation(0.8, 0.3, 0.8, 0.4) and not training.better_on_validation(0.8, 0.4, 0.8, 0.4)
+    assert not training.better_on_validation(0.8, 0.399, 0.8, 0.4)  # less than 1 % lower: still a tie
+    assert not training.better_on_validation(0.8, None, 0.8, 0.4) and training.better_on_validation(0.8, 0.3, 0.8, None)
+    assert training.better_on_validation(0.1, None, None, None) and not training.better_on_validation(None, 0, 0, 1)
+    replay = training.replay_patience(pd.DataFrame(rows), 1)
+    assert replay["best_epoch"] == 3 and replay["stopped_after"] == 4
+
+
+def test_a_saturated_validation_set_keeps_a_later_epoch_with_lower_validation_loss(tmp_path):
+    """Two validation photos a tiny network gets right from the first epochs on: accuracy sits at 100 % and ties,
+    while the loss keeps falling. The checkpoint keeps a later 100 % epoch with a lower loss, not the first 100 %
+    epoch, and early stopping does not stop while the loss still improves."""
+    x, y, _ = planted_task(12, size=SIZE, toy=10, seed=1)
+    xv, yv, _ = planted_task(1, size=SIZE, toy=10, seed=7)
+    snapshots = WeightsPerEpoch()
+    model = tiny_model(seed=0, dropout=0.0)
+    model.optimizer.learning_rate.assign(3e-3)
+    run = training.fit(model, arrays_dataset(x, y, 2, shuffle=True, seed=1), arrays_dataset(xv, yv, 2), name="sat",
+                       epochs=25, patience=4, models_dir=tmp_path, verbose=0, class_names=CLASSES,
+                       callbacks=[snapshots])
+    history = run.history
+    perfect = history[history["val_accuracy"] == 1.0]
+    assert len(perfect) >= 3, history  # the set saturates: several epochs tie at 100 %
+    first = perfect.iloc[0]
+    kept = int(run.record["best_epoch"])
+    assert kept == history["epoch"].iloc[training.best_row(history.to_dict("records"))]
+    assert kept > first["epoch"] and run.record["best_val_accuracy"] == 1.0  # a later epoch than the first 100 %
+    assert run.record["best_val_loss"] < first["val_loss"] * 0.99  # with a clearly lower validation loss
+    assert run.record["best_val_loss"] == pytest.approx(history.loc[history["epoch"] == kept, "val_loss"].iloc[0])
+    assert run.record["epochs_run"] - kept == 4 or run.record["epochs_run"] == 25  # stops 4 epochs after it
+    for got, want in zip(run.model.get_weights(), snapshots.weights[kept - 1]):
+        np.testing.assert_array_equal(got, want)

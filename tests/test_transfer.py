@@ -166,16 +166,21 @@ def test_augmentation_without_copies_or_a_trainable_base_uses_the_image_path(tin
 
 
 def test_frozen_head_stops_early_and_the_model_ends_with_the_best_epoch(tiny_data, tmp_path):
-    """Validation accuracy on 6 photos takes 7 values, so with patience 3 the run must stop long before 60 epochs;
-    the model object in memory then holds the saved best epoch, not the last one."""
+    """Early stopping with patience 3 on 6 validation photos: the run stops 3 epochs after its best epoch (highest
+    validation accuracy, ties broken by the lower validation loss) or runs out of epochs; the model object in
+    memory then holds the saved best epoch, not the last one."""
     _, splits = tiny_data
     model = tiny_base_transfer(seed=1, learning_rate=1e-2)
-    run = transfer.fit_frozen(model, splits["training"], splits["validation"], name="early", epochs=60, patience=3,
+    run = transfer.fit_frozen(model, splits["training"], splits["validation"], name="early", epochs=40, patience=3,
                               models_dir=tmp_path, verbose=0)
-    record = run.record
-    assert record["epochs_run"] < 60 and record["stopped_early_at"] == record["epochs_run"]
-    assert record["epochs_run"] - record["best_epoch"] == 3
+    record, rows = run.record, run.history.to_dict("records")
+    best = rows[training.best_row(rows)]
+    assert record["best_epoch"] == best["epoch"] and record["best_val_loss"] == pytest.approx(best["val_loss"])
     assert record["best_val_accuracy"] == pytest.approx(run.history["val_accuracy"].max())
+    if record["stopped_early_at"] is not None:
+        assert record["stopped_early_at"] == record["epochs_run"] and record["epochs_run"] - record["best_epoch"] == 3
+    else:
+        assert record["epochs_run"] == 40 and record["epochs_run"] - record["best_epoch"] < 3
     images = np.concatenate([x for x, _ in splits["validation"].dataset])
     saved = keras.models.load_model(tmp_path / "early.keras")
     np.testing.assert_allclose(model.predict(images, verbose=0), saved.predict(images, verbose=0), atol=1e-6)
@@ -283,30 +288,54 @@ def test_fine_tuning_trains_the_top_on_cached_activations(tiny_data, tmp_path):
         x = layer(x, training=False)
     np.testing.assert_allclose(np.asarray(x), model.predict(images, verbose=0), atol=1e-5)
 
-    assert result.kept == (run.best_val_accuracy > frozen.best_val_accuracy)
-    assert ("raised" in result.reason) == result.kept and run.record["fine_tune_kept"] == result.kept
+    assert result.kept == training.better_on_validation(run.best_val_accuracy, run.record["best_val_loss"],
+                                                        frozen.best_val_accuracy, frozen.record["best_val_loss"])
+    assert (("raised" in result.reason or "lowered" in result.reason) == result.kept
+            and run.record["fine_tune_kept"] == result.kept)
     assert result.best is (run if result.kept else frozen)
 
 
-def test_fine_tuning_is_kept_only_when_validation_improves_and_skipped_at_100_percent(tiny_data, tmp_path):
+def test_the_fine_tuning_decision_is_made_on_validation_accuracy_then_loss():
+    kept, reason = transfer.keep_fine_tuned({"best_val_accuracy": 1.0, "best_val_loss": 0.30},
+                                            {"best_val_accuracy": 1.0, "best_val_loss": 0.12, "best_epoch": 9,
+                                             "epochs_run": 17, "test_accuracy": 0.1})
+    assert kept and "tied on validation accuracy (100.0%)" in reason and "lowered the validation loss" in reason
+    assert "0.300 frozen, 0.120 fine-tuned at epoch 9 of 17" in reason
+    kept, reason = transfer.keep_fine_tuned({"best_val_accuracy": 1.0, "best_val_loss": 0.12, "test_accuracy": 0.5},
+                                            {"best_val_accuracy": 1.0, "best_val_loss": 0.30, "test_accuracy": 1.0})
+    assert not kept and "did not lower" in reason and "the frozen model stays" in reason  # test plays no part
+    kept, reason = transfer.keep_fine_tuned({"best_val_accuracy": 0.9, "best_val_loss": 0.1},
+                                            {"best_val_accuracy": 1.0, "best_val_loss": 2.0})
+    assert kept and "raised the best validation accuracy (90.0% frozen, 100.0% fine-tuned" in reason
+
+
+def test_fine_tuning_runs_on_a_saturated_validation_set_and_is_kept_only_when_validation_improves(tiny_data, tmp_path):
+    """A frozen stage with every validation photo right is fine-tuned all the same (100 % on a few photos says
+    little); the fine-tuned stage replaces it only when it is better on validation: accuracy, then loss."""
     import dataclasses
 
     _, splits = tiny_data
 
-    def frozen_scoring(best, name):
+    def frozen_scoring(best, loss, name):
         run = transfer.fit_frozen(tiny_block_transfer(), splits["training"], splits["validation"], name=name, epochs=1,
                                   models_dir=tmp_path, verbose=0)
-        return dataclasses.replace(run, record={**run.record, "best_val_accuracy": best})
+        return dataclasses.replace(run, record={**run.record, "best_val_accuracy": best, "best_val_loss": loss})
 
-    perfect = frozen_scoring(1.0, "perfect")
-    skipped = transfer.fine_tune(perfect, splits["training"], splits["validation"], name="perfect_ft",
-                                 models_dir=tmp_path, verbose=0)
-    assert skipped.run is None and not skipped.kept and "skipped" in skipped.reason
-    assert skipped.model is perfect.model and not (tmp_path / "perfect_ft.keras").exists()
+    kwargs = dict(epochs=2, patience=None, models_dir=tmp_path, verbose=0)
+    unsure = frozen_scoring(1.0, 50.0, "unsure")  # every photo right, barely
+    result = transfer.fine_tune(unsure, splits["training"], splits["validation"], name="unsure_ft", **kwargs)
+    assert result.run is not None and (tmp_path / "unsure_ft.keras").is_file()  # not skipped at 100 %
+    tuned = result.run.record
+    assert result.kept == (tuned["best_val_accuracy"] == 1.0 and tuned["best_val_loss"] < 50.0)
+    assert tuned["fine_tune_kept"] == result.kept and tuned["frozen_best_val_loss"] == 50.0
 
-    hopeless = frozen_scoring(0.0, "hopeless")
-    result = transfer.fine_tune(hopeless, splits["training"], splits["validation"], name="hopeless_ft", epochs=1,
-                                patience=None, models_dir=tmp_path, verbose=0)
+    perfect = frozen_scoring(1.0, 0.0, "perfect")  # nothing beats 100 % at zero loss
+    result = transfer.fine_tune(perfect, splits["training"], splits["validation"], name="perfect_ft", **kwargs)
+    assert result.run is not None and not result.kept and "the frozen model stays" in result.reason
+    assert result.model is perfect.model and result.best is perfect
+
+    hopeless = frozen_scoring(0.0, 50.0, "hopeless")
+    result = transfer.fine_tune(hopeless, splits["training"], splits["validation"], name="hopeless_ft", **kwargs)
     assert result.kept and result.run.best_val_accuracy > 0.0 and "raised" in result.reason  # 3 classes: > 0 %
     assert result.model is result.run.model and result.best is result.run
 
@@ -333,22 +362,26 @@ def test_measure_latency_is_positive_per_image():
     assert 0 < details["latency_ms_min"] <= details["latency_ms_per_image"] <= details["latency_ms_p90"]
 
 
-def _fake_run(models_dir, name, test_accuracy, val_accuracy, with_model=True):
+def _fake_run(models_dir, name, test_accuracy, val_accuracy, with_model=True, val_loss=None, params=None):
     files.write_json(models_dir / f"{name}.json", {"name": name, "best_val_accuracy": val_accuracy,
+                                                    "best_val_loss": val_loss, "params_total": params,
                                                     "test_accuracy": test_accuracy, "settings": {}})
     if with_model:
         (models_dir / f"{name}.keras").write_bytes(b"")
 
 
-def test_best_custom_cnn_by_test_accuracy(tmp_path):
+def test_best_custom_cnn_is_chosen_on_validation_never_on_test(tmp_path):
     assert comparison.best_custom_cnn(tmp_path) is None
-    _fake_run(tmp_path, "m1_baseline", 0.70, 0.75)
-    _fake_run(tmp_path, "m2_dropout", 0.80, 0.70)
-    _fake_run(tmp_path, "m5_conv_32_32_64", 0.95, 0.90, with_model=False)  # record without its model: skipped
+    _fake_run(tmp_path, "m1_baseline", 0.70, 0.75, val_loss=0.9)
+    _fake_run(tmp_path, "m2_dropout", 0.95, 0.70, val_loss=0.5)  # best on test, not on validation
+    _fake_run(tmp_path, "m5_conv_32_32_64", 0.99, 0.90, with_model=False)  # record without its model: skipped
     _fake_run(tmp_path, "m9_mobilenet_v2", 1.0, 1.0)  # not a custom network
-    assert comparison.best_custom_cnn(tmp_path) == "m2_dropout"
-    _fake_run(tmp_path, "m3_augmentation", None, 0.99)  # no test result yet: ranks below those with one
-    assert comparison.best_custom_cnn(tmp_path) == "m2_dropout"
+    assert comparison.best_custom_cnn(tmp_path) == "m1_baseline"
+    _fake_run(tmp_path, "m3_augmentation", None, 0.75, val_loss=0.6)  # tied on validation accuracy, lower loss
+    assert comparison.best_custom_cnn(tmp_path) == "m3_augmentation"
+    _fake_run(tmp_path, "m4_lr_reducer", 0.5, 0.75, val_loss=0.6, params=10)  # a full tie: the cheaper model
+    _fake_run(tmp_path, "m3_augmentation", None, 0.75, val_loss=0.6, params=20)
+    assert comparison.best_custom_cnn(tmp_path) == "m4_lr_reducer"
 
 
 def test_gradcam_side_by_side_on_the_same_photos(tiny_data, tmp_path):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from toyrobot_utils import config, images
+from toyrobot_utils import config, images, stats
 from toyrobot_utils.files import UnsafeNameError, check_folder_name
 
 COLUMNS = ["split", "class", "file", "size", "mode", "status", "problem"]
@@ -35,6 +35,11 @@ PHASH_SIZE = 16
 DUPLICATE_MAX_DISTANCE = 20
 # A split is imbalanced when its largest class has more than this many times the images of its smallest.
 IMBALANCE_RATIO = 1.5
+# A validation or test split is too small to tell models apart when the 95 % interval of an accuracy of about
+# TYPICAL_ACCURACY measured on it is wider than this (20 points: about 50 photos). Models of the series differ by 5-15
+# points, so wider than that the split cannot say which is better, and a choice made on it is largely luck.
+SMALL_SPLIT_WIDTH = 0.20
+TYPICAL_ACCURACY = 0.85
 # Size the audit decodes at when nobody asked for pipeline-sized arrays: enough for the hash, cheap with JPEG draft.
 _HASH_DECODE_SIZE = (64, 64)
 _EXIF_ORIENTATION = 0x0112
@@ -536,6 +541,9 @@ def _warnings(report: AuditReport) -> list[str]:
                 "model on the big classes. Add photos to the small classes or use class weights, and read the "
                 "per-class accuracy."
             )
+    warnings += [text for split in report.splits if split != "training"
+                 for text in [small_split_warning(split, int((ok["split"] == split).sum()), len(report.class_names))]
+                 if text]
     if not report.duplicates.empty:
         dup = report.duplicates
         listed = [
@@ -567,6 +575,25 @@ def _warnings(report: AuditReport) -> list[str]:
             + more
         )
     return warnings
+
+
+def small_split_warning(split: str, photos: int, classes: int, accuracy: float = TYPICAL_ACCURACY,
+                        limit: float = SMALL_SPLIT_WIDTH) -> str | None:
+    """The warning for a validation or test split of ``photos`` photos whose 95 % interval at ``accuracy`` is wider
+    than ``limit``: how wide, what one photo is worth, and how many photos would halve the width (None: precise
+    enough, or empty)."""
+    if photos <= 0:
+        return None
+    width = stats.interval_width(photos, accuracy)
+    if width <= limit:
+        return None
+    halve = stats.photos_to_halve(photos, accuracy)
+    more = halve - photos
+    use = "choose between models and epochs" if split == "validation" else "measure the chosen model"
+    return (f"small {split} split: {photos} photos. An accuracy of about {accuracy:.0%} measured on them has a 95 % "
+            f"interval {100 * width:.0f} points wide, and one photo moves it by {100 / photos:.1f} points, so models "
+            f"closer than that cannot be told apart on it: it can only roughly {use}. About {halve} {split} photos "
+            f"({more} more, about {-(-more // max(1, classes))} more per class) would halve that width.")
 
 
 # --- command line -----------------------------------------------------------------------------------------------

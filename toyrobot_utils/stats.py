@@ -98,5 +98,62 @@ def pairwise_mcnemar(correct: Mapping[str, pd.Series], alpha: float = ALPHA) -> 
                                        "only B right", "p-value", "verdict"])
 
 
-__all__ = ["ALPHA", "accuracy_parts", "accuracy_text", "interval_text", "mcnemar_exact", "pairwise_mcnemar",
-           "wilson_interval"]
+# How models are ranked wherever one is chosen (the robot's default, the best custom network, notebook 10's order).
+RANKING_RULE = ("ranked on the validation photos only: highest validation accuracy, ties broken by the lower "
+                "validation loss, then by fewer parameters; the test accuracy is reported beside, never used to choose")
+
+
+def rank_on_validation(table: pd.DataFrame, *, accuracy: str = "val_accuracy", loss: str = "val_loss",
+                       cost: str = "params", name: str = "name") -> pd.DataFrame:
+    """``table`` (one row per model) best first, chosen on validation only: highest ``accuracy``, then lowest
+    ``loss``, then lowest ``cost`` (a cheaper model), then ``name`` — so the order is the same every time. Rows
+    missing a value rank below those that have it, at that step. Missing columns are skipped; test accuracy is
+    never looked at (choosing on the test photos makes the reported test figure optimistic)."""
+    keys, ascending = [], []
+    columns = {}
+    for column, descending in ((accuracy, True), (loss, False), (cost, False), (name, False)):
+        if column not in table.columns:
+            continue
+        key = f"__rank_{len(keys)}"
+        if column == name:
+            columns[key] = table[column].astype(str)
+        else:
+            values = pd.to_numeric(table[column], errors="coerce").astype(float)
+            columns[key] = (-values if descending else values).fillna(np.inf)
+        keys.append(key)
+        ascending.append(True)
+    if not keys:
+        return table
+    return table.assign(**columns).sort_values(keys, ascending=ascending, kind="stable").drop(columns=keys)
+
+
+def interval_width(total: int, accuracy: float = 0.85, confidence: float = 0.95) -> float:
+    """Width (high - low) of the Wilson interval of an accuracy of ``accuracy`` measured on ``total`` photos: how far
+    apart two models must be before that many photos can tell them apart."""
+    total = int(total)
+    if total <= 0:
+        return math.nan
+    correct = accuracy * total  # the interval of the proportion itself, not of a rounded count
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = correct / total
+    denominator = 1 + z * z / total
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    centre = (p + z * z / (2 * total)) / denominator
+    return min(1.0, centre + half) - max(0.0, centre - half)
+
+
+def photos_to_halve(total: int, accuracy: float = 0.85, confidence: float = 0.95) -> int:
+    """How many photos (in all) the split needs for the interval of ``interval_width`` to be half as wide as with
+    ``total`` (about four times as many: the width shrinks with the square root of the count)."""
+    total = max(1, int(total))
+    target = interval_width(total, accuracy, confidence) / 2
+    low, high = total, 2 * total
+    while interval_width(high, accuracy, confidence) > target:
+        low, high = high, 2 * high
+    while high - low > 1:  # the smallest count whose interval is at most half as wide
+        middle = (low + high) // 2
+        low, high = (middle, high) if interval_width(middle, accuracy, confidence) > target else (low, middle)
+    return high
+
+__all__ = ["ALPHA", "RANKING_RULE", "accuracy_parts", "accuracy_text", "interval_text", "interval_width",
+           "mcnemar_exact", "pairwise_mcnemar", "photos_to_halve", "rank_on_validation", "wilson_interval"]

@@ -124,6 +124,7 @@ def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | 
             "name": name,
             "changes": spec.changes if spec else settings.get("changes", ""),
             "val_accuracy": record.get("best_val_accuracy"),
+            "val_loss": record.get("best_val_loss"),
             "test_accuracy": record.get("test_accuracy"),
             **_test_interval(record),
             "writeup_val_accuracy": spec.writeup_validation_accuracy if spec else None,
@@ -313,8 +314,10 @@ def _gap(record: dict) -> float | None:
 
 
 def best_custom_cnn(models_dir: str | Path | None = None, numbers: Sequence[int] = range(1, 9)) -> str | None:
-    """The run name of the best trained custom network (models 1-8 of the write-up's table) in ``models_dir``:
-    highest test accuracy, then validation accuracy. None when none of them has been trained there."""
+    """The run name of the best trained custom network (models 1-8 of the write-up's table) in ``models_dir``,
+    chosen on validation photos only (``stats.rank_on_validation``: highest validation accuracy, then lowest
+    validation loss, then fewest parameters); test accuracy plays no part. None when none of them has been trained
+    there."""
     table = compare_runs(models_dir, numbers=numbers)
     if table.empty:
         return None
@@ -322,8 +325,4 @@ def best_custom_cnn(models_dir: str | Path | None = None, numbers: Sequence[int]
     table = table[[run_paths(n, models_dir)["model"].is_file() for n in table["name"]]]
     if table.empty:
         return None
-    ranked = table.assign(
-        _test=pd.to_numeric(table["test_accuracy"], errors="coerce").fillna(-1.0),
-        _val=pd.to_numeric(table["val_accuracy"], errors="coerce").fillna(-1.0),
-    ).sort_values(["_test", "_val"], ascending=False, kind="stable")
-    return str(ranked["name"].iloc[0])
+    return str(stats.rank_on_validation(table)["name"].iloc[0])

@@ -1,6 +1,7 @@
 """Training runs the way the write-up ran them, made safe to repeat and to interrupt.
 
-``fit`` trains with the write-up's ``ModelCheckpoint`` (best ``val_accuracy``, saved as ``models/<name>.keras``) and:
+``fit`` trains with the write-up's ``ModelCheckpoint`` (best ``val_accuracy``, saved as ``models/<name>.keras``;
+ties on validation accuracy are broken by the lower validation loss, ``better_on_validation``) and:
 
 - writes the checkpoint atomically (temporary file + ``os.replace``), so a crash never leaves half a model file, and
   never replaces it with a worse model — not within a run and not by a later run of the same lineage (same photos,
@@ -38,6 +39,14 @@ from toyrobot_utils.files import atomic_write_text, check_folder_names, publish,
 from toyrobot_utils.modelling.models import count_params, infer_preprocessing
 
 MONITOR = "val_accuracy"
+# Ties on validation accuracy are broken by this (lower is better). On a few validation photos accuracy takes few
+# values: it saturates (every photo right) and ties from epoch to epoch, while the loss still tells a head that is
+# sure of the right answers from one that barely has them. Without it the first epoch of a tie was kept for good.
+TIE_BREAK = "val_loss"
+# A loss lower by less than this share of the best loss is a tie, not a better epoch: once every validation photo is
+# right the loss keeps shrinking by crumbs as the head grows more confident, which would otherwise extend training to
+# its last epoch (and save the network at every one) without changing what the model answers.
+TIE_BREAK_MIN_DELTA = 0.01
 LR_REDUCER_DEFAULTS = {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 1e-6}
 STATE_FILE = "run_state.json"
 LOGS_DIR = "logs"  # models/logs/<name>/<start time>/: TensorBoard's event files (`tensorboard --logdir models/logs`)
@@ -82,29 +91,74 @@ def _current_lr(model: keras.Model) -> float | None:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def better_on_validation(accuracy, loss, best_accuracy, best_loss) -> bool:
+    """Whether an epoch (or a model) with validation ``accuracy`` and ``loss`` beats the best so far: a higher
+    accuracy, or the same accuracy with a loss lower by at least ``TIE_BREAK_MIN_DELTA`` of the best loss. A missing
+    best accuracy is beaten by anything; a missing loss never breaks a tie."""
+    if accuracy is None or not math.isfinite(float(accuracy)):
+        return False
+    if best_accuracy is None or not math.isfinite(float(best_accuracy)):
+        return True
+    if float(accuracy) != float(best_accuracy):
+        return float(accuracy) > float(best_accuracy)
+    if loss is None or not math.isfinite(float(loss)):
+        return False
+    if best_loss is None or not math.isfinite(float(best_loss)):
+        return True
+    return float(loss) < float(best_loss) * (1 - TIE_BREAK_MIN_DELTA)
+
+
+def best_row(rows) -> int | None:
+    """The index of the best of these history rows (dicts with ``val_accuracy`` and, where known, ``val_loss``):
+    highest validation accuracy, ties broken by the lower validation loss, then by the earlier epoch — the epoch
+    the checkpoint keeps. None when no row has a validation accuracy."""
+    best = None
+    for i, row in enumerate(rows):
+        if MONITOR not in row:
+            continue
+        if best is None or better_on_validation(row[MONITOR], row.get(TIE_BREAK), rows[best][MONITOR],
+                                                rows[best].get(TIE_BREAK)):
+            best = i
+    return best
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """The write-up's ``ModelCheckpoint(monitor='val_accuracy', mode='max', save_best_only=True)``, but written to a
     temporary file first and moved into place with ``os.replace``: readers see the old best or the new best model,
-    never a partial file. ``initial_value_threshold`` carries the best score over from an earlier or interrupted
-    run, so nothing worse ever replaces the file."""
+    never a partial file. An epoch is the best when ``better_on_validation`` says so: higher validation accuracy,
+    or the same with a lower validation loss. ``initial_value_threshold`` and ``initial_loss_threshold`` carry the
+    best score over from an earlier or interrupted run, so nothing worse ever replaces the file."""
 
-    def __init__(self, filepath, *, initial_value_threshold=None, verbose=1, model_to_save=None):
+    def __init__(self, filepath, *, initial_value_threshold=None, initial_loss_threshold=None, verbose=1,
+                 model_to_save=None):
         super().__init__(
             filepath, monitor=MONITOR, mode="max", save_best_only=True, verbose=verbose,
             initial_value_threshold=initial_value_threshold,
         )
+        self.best_loss = initial_loss_threshold if initial_value_threshold is not None else None
         self.saved_epochs: list[int] = []  # 1-based epochs saved during this fit call
         self.model_to_save = model_to_save  # None: the model being trained (see fit's saved_model)
 
     def _save_model(self, epoch, batch, logs):
         """Keras' ``ModelCheckpoint`` saves through this private method (Keras 3, checked up to 3.15) and offers no
-        public hook to write elsewhere first; overriding it, with its private helpers ``_get_file_path`` and
-        ``_should_save_model`` (best score so far, ``save_best_only``), keeps its monitor logic as it is. If Keras
+        public hook to write elsewhere first; overriding it, with its private helper ``_get_file_path``, keeps its
+        file naming as it is, and ``better_on_validation`` decides instead of Keras' single-metric rule. If Keras
         renames them, the checkpoint would be written non-atomically by Keras itself or not at all:
         tests/test_library_internals.py checks that Keras still calls this method and fails with the Keras version."""
         filepath = Path(self._get_file_path(epoch, batch, logs))
-        if not self._should_save_model(epoch, batch, logs, str(filepath)):
+        logs = logs or {}
+        accuracy, loss = logs.get(MONITOR), logs.get(TIE_BREAK)
+        accuracy = None if accuracy is None else float(accuracy)
+        loss = None if loss is None else float(loss)
+        if not better_on_validation(accuracy, loss, self.best, self.best_loss):
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {MONITOR} {accuracy} ({TIE_BREAK} {loss}) did not beat {self.best} "
+                      f"({self.best_loss})")
             return
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: {MONITOR} {accuracy:.5f} ({TIE_BREAK} {loss}) beats {self.best} "
+                  f"({self.best_loss}), saving model to {filepath}")
+        self.best, self.best_loss = accuracy, loss
         tmp = temporary_path(filepath, suffix=".tmp.keras")
         try:
             (self.model if self.model_to_save is None else self.model_to_save).save(tmp, overwrite=True)
@@ -159,6 +213,7 @@ class _RunRecorder(keras.callbacks.Callback):
         self.state["rows"].append(row)
         if self.checkpoint.saved_epochs and self.checkpoint.saved_epochs[-1] == epoch + 1:
             self.state["best"] = float(self.checkpoint.best)
+            self.state["best_loss"] = self.checkpoint.best_loss
             self.state["best_epoch"] = epoch + 1
             self.state["improved"] = True
         if self.lr_reducer is not None:
@@ -172,9 +227,10 @@ class _RunRecorder(keras.callbacks.Callback):
 
 
 class _StopWhenStalled(keras.callbacks.Callback):
-    """Early stopping on the run's own history: stop once validation accuracy has not beaten its best for
-    ``patience`` epochs (Keras' ``EarlyStopping(monitor="val_accuracy", mode="max")`` rule). Judged from the state's
-    rows, which survive an interruption, so a resumed run stops where an uninterrupted one would have."""
+    """Early stopping on the run's own history: stop once no epoch has beaten the best on validation for
+    ``patience`` epochs (Keras' ``EarlyStopping(monitor="val_accuracy", mode="max")`` rule, with ties on accuracy
+    broken by validation loss as the checkpoint breaks them). Judged from the state's rows, which survive an
+    interruption, so a resumed run stops where an uninterrupted one would have."""
 
     def __init__(self, state: dict, patience: int):
         super().__init__()
@@ -189,12 +245,12 @@ class _StopWhenStalled(keras.callbacks.Callback):
 
 
 def stalled(rows, patience: int) -> bool:
-    """True when the last of these history rows (dicts with ``epoch`` and ``val_accuracy``) comes ``patience`` or
-    more epochs after the first epoch of the best validation accuracy: the early-stopping rule of ``fit``."""
+    """True when the last of these history rows (dicts with ``epoch``, ``val_accuracy`` and ``val_loss``) comes
+    ``patience`` or more epochs after the best one (``best_row``): the early-stopping rule of ``fit``."""
     rows = [r for r in rows if MONITOR in r]
-    if not rows:
+    best = best_row(rows)
+    if best is None:
         return False
-    best = max(range(len(rows)), key=lambda i: (rows[i][MONITOR], -i))  # the first epoch of the best score
     return rows[-1]["epoch"] - rows[best]["epoch"] >= int(patience)
 
 
@@ -207,7 +263,7 @@ def replay_patience(history: pd.DataFrame, patience: int | None) -> dict:
     if patience:
         stop = next((k + 1 for k in range(len(rows)) if stalled(rows[:k + 1], patience)), len(rows))
     kept = rows[:stop]
-    best = max(range(len(kept)), key=lambda i: (kept[i][MONITOR], -i))
+    best = best_row(kept)
     return {"patience": patience, "stopped_after": int(kept[-1]["epoch"]), "best_epoch": int(kept[best]["epoch"]),
             "best_val_accuracy": float(kept[best][MONITOR]), "epochs_saved": len(rows) - stop}
 
@@ -268,9 +324,10 @@ def fit(
     ``overwrite=True`` archives the stored model and lets this run replace it whatever it scores.
     ``reuse_finished=True`` returns a finished run of the same lineage as it is, without training.
 
-    ``patience``: stop once validation accuracy has not improved for that many epochs (None: every epoch, as the
-    write-up). ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``) or a
-    dict. ``settings`` (image size, preprocessing, augment...) goes into the record as given; ``image_size``,
+    ``patience``: stop once no epoch has beaten the best on validation (higher accuracy, or the same with a lower
+    loss) for that many epochs (None: every epoch, as the write-up). ``lr_reducer``: True for ``ReduceLROnPlateau``
+    on validation loss (``LR_REDUCER_DEFAULTS``) or a dict. ``settings`` (image size, preprocessing, augment...) goes
+    into the record as given; ``image_size``,
     ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
     ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end;
     ``tensorboard`` adds TensorBoard's, writing per-epoch scalars to ``models/logs/<name>/<start time>/``.
@@ -397,6 +454,7 @@ def _new_state(name: str, params: dict, run_lineage: dict, previous: dict | None
         "lineage": run_lineage,
         "rows": [],
         "best": previous["best_val_accuracy"] if previous else None,
+        "best_loss": previous.get("best_val_loss") if previous else None,
         "best_epoch": None,
         "improved": False,
         "resumed_at_epochs": [],
@@ -410,6 +468,7 @@ def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, red
     state_path = paths["backup"] / STATE_FILE
     threshold = state["best"] if paths["model"].is_file() else None
     checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
+                                       initial_loss_threshold=state.get("best_loss"),
                                        verbose=0 if verbose == 0 else 1, model_to_save=saved_model)
     reducer = (keras.callbacks.ReduceLROnPlateau(verbose=0 if verbose == 0 else 1, **reducer_args)
                if reducer_args else None)
@@ -444,23 +503,26 @@ def _forget_resumed_epoch(model: keras.Model) -> None:
 def _keep_or_replace(name, paths, state, history, previous, *, network, model, epochs, settings, reducer_args, names,
                      seed, deterministic, run_lineage, say) -> tuple[dict, bool]:
     """Write this run's record and history when it produced the kept model; otherwise note it in the stored one."""
-    best_idx = int(history[MONITOR].idxmax()) if MONITOR in history else None
+    best_idx = best_row(history.to_dict("records")) if MONITOR in history else None
     run_summary = {
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "best_val_accuracy": float(history[MONITOR].max()) if best_idx is not None else None,
-        "best_epoch": int(history.loc[best_idx, "epoch"]) if best_idx is not None else None,
+        "best_val_accuracy": float(history[MONITOR].iloc[best_idx]) if best_idx is not None else None,
+        "best_val_loss": float(history[TIE_BREAK].iloc[best_idx]) if best_idx is not None and TIE_BREAK in history
+        else None,
+        "best_epoch": int(history["epoch"].iloc[best_idx]) if best_idx is not None else None,
         "epochs_run": int(len(history)),
     }
     if not (state["improved"] or previous is None):
         record = dict(previous)
         record.setdefault("later_runs_not_kept", []).append(run_summary)
         write_json(paths["record"], record)
-        say(f"{name}: this run's best {MONITOR} {run_summary['best_val_accuracy']:.4f} did not beat the stored "
-            f"{previous['best_val_accuracy']:.4f} of the same photos and settings ({previous.get('timestamp')}); "
+        say(f"{name}: this run's best {MONITOR} {run_summary['best_val_accuracy']:.4f} ({TIE_BREAK} "
+            f"{run_summary['best_val_loss']}) did not beat the stored {previous['best_val_accuracy']:.4f} "
+            f"({previous.get('best_val_loss')}) of the same photos and settings ({previous.get('timestamp')}); "
             f"kept {paths['model']} and its record (pass overwrite=True to replace them).")
         return record, False
     params = count_params(network)
-    best_row = history.loc[history["epoch"] == state["best_epoch"]] if state["best_epoch"] else history.iloc[:0]
+    kept_row = history.loc[history["epoch"] == state["best_epoch"]] if state["best_epoch"] else history.iloc[:0]
     seconds = float(history["seconds"].sum())
     record = {
         "name": name,
@@ -468,8 +530,8 @@ def _keep_or_replace(name, paths, state, history, previous, *, network, model, e
         "history_file": paths["history"].name,
         "best_val_accuracy": state["best"],
         "best_epoch": state["best_epoch"],
-        "best_val_loss": float(best_row["val_loss"].iloc[0]) if "val_loss" in best_row and len(best_row) else None,
-        "best_train_accuracy": float(best_row["accuracy"].iloc[0]) if "accuracy" in best_row and len(best_row)
+        "best_val_loss": float(kept_row["val_loss"].iloc[0]) if "val_loss" in kept_row and len(kept_row) else None,
+        "best_train_accuracy": float(kept_row["accuracy"].iloc[0]) if "accuracy" in kept_row and len(kept_row)
         else None,
         "epochs_requested": int(epochs),
         "epochs_run": int(len(history)),
@@ -611,6 +673,9 @@ def list_runs(models_dir: str | Path | None = None) -> pd.DataFrame:
 __all__ = [
     "replay_patience",
     "stalled",
+    "better_on_validation",
+    "best_row",
+    "TIE_BREAK",
     "ARCHIVE_DIR",
     "AtomicModelCheckpoint",
     "archive_run",

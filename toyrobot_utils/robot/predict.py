@@ -8,9 +8,11 @@ so an unreadable file is reported with the audit's reason and the others carry o
 ``export-tflite`` runs the same way without TensorFlow (``lite``: LiteRT and NumPy preprocessing), so the robot can
 live on a small computer with only ``pip install ".[robot]"``.
 
-The default model is the best of the models of the photos you trained on last (their lineage), by test accuracy
-then validation accuracy; a damaged model file, a record that disagrees with its network or class names that cannot
-be folder names are refused with one line naming the file.
+The default model is the best of the models of the photos you trained on last (their lineage), chosen on the
+validation photos only (``stats.rank_on_validation``: validation accuracy, then validation loss, then fewer
+parameters; the test accuracy is shown, never used to choose: choosing on it would make it optimistic); a damaged
+model file, a record that disagrees with its network or class names that cannot be folder names are refused with
+one line naming the file.
 
 """
 
@@ -28,7 +30,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from toyrobot_utils import config, lineage
+from toyrobot_utils import config, lineage, stats
 from toyrobot_utils.files import UnsafeNameError, check_folder_names, read_json
 
 TRAIN_FIRST = ("run notebook 02 (or `make run` for the whole series) first, or point --models-dir at a folder of "
@@ -71,10 +73,11 @@ class ModelChoice:
 def trained_models(models_dir: str | Path | None = None) -> pd.DataFrame:
     """Every ``<name>.keras`` in ``models_dir`` that has its ``<name>.json`` run record, best first.
 
-    Ranked by test accuracy (runs without one come last), then validation accuracy, then name, so the choice is
-    the same every time. ``attrs["without_record"]`` lists model files that have no record (a run still training,
-    or a file copied without its record): they cannot be used, since only the record knows the image size,
-    preprocessing and class names.
+    Ranked on validation only (``stats.rank_on_validation``): highest validation accuracy, ties broken by the lower
+    validation loss, then by fewer parameters, then by name, so the choice is the same every time. The test
+    accuracy is listed beside, never used to rank. ``attrs["without_record"]`` lists model files that have no record
+    (a run still training, or a file copied without its record): they cannot be used, since only the record knows the
+    image size, preprocessing and class names.
     """
     models_dir = Path(models_dir) if models_dir is not None else config.MODELS_DIR
     rows, orphans = [], []
@@ -88,19 +91,18 @@ def trained_models(models_dir: str | Path | None = None) -> pd.DataFrame:
             "name": model_path.stem,
             "test_accuracy": finite_number(record.get("test_accuracy")),
             "val_accuracy": finite_number(record.get("best_val_accuracy")),
+            "val_loss": finite_number(record.get("best_val_loss")),
+            "params": finite_number(record.get("params_total")),
             "image_size": (record.get("settings") or {}).get("image_size"),
             "preprocessing": (record.get("settings") or {}).get("preprocessing"),
             "photos": None if photos is None else lineage.photos_key(photos),
             "trained": record.get("timestamp"),
             "model_path": model_path,
         })
-    table = pd.DataFrame(rows, columns=["name", "test_accuracy", "val_accuracy", "image_size", "preprocessing",
-                                        "photos", "trained", "model_path"])
+    table = pd.DataFrame(rows, columns=["name", "val_accuracy", "val_loss", "params", "test_accuracy", "image_size",
+                                        "preprocessing", "photos", "trained", "model_path"])
     if not table.empty:
-        table = table.assign(
-            _test=table["test_accuracy"].fillna(-1.0), _val=table["val_accuracy"].fillna(-1.0)
-        ).sort_values(["_test", "_val", "name"], ascending=[False, False, True], kind="stable")
-        table = table.drop(columns=["_test", "_val"]).reset_index(drop=True)
+        table = stats.rank_on_validation(table).reset_index(drop=True)
     table.attrs["without_record"] = orphans
     table.attrs["models_dir"] = models_dir
     return table
@@ -137,17 +139,25 @@ def choose_model(model: str | Path | None = None, models_dir: str | Path | None 
     n = len(table)
     others = f"{n} trained models" if n > 1 else "1 trained model"
     others += group
-    test, val = finite_number(best["test_accuracy"]), finite_number(best["val_accuracy"])
-    if test is None:
-        reason = (f"highest validation accuracy ({_pct(val)}) of the {others} in {models_dir}; none has a test "
-                  "accuracy in its record yet")
-    else:
-        tied = [str(name) for name, t in zip(table["name"].iloc[1:], table["test_accuracy"].iloc[1:]) if t == test]
-        reason = f"highest test accuracy ({_pct(test)}) of the {others} in {models_dir}"
-        reason += (f", tied with {', '.join(tied)}; highest validation accuracy of those ({_pct(val)})" if tied
-                   else f" (validation {_pct(val)})")
+    reason = _reason(table, f"the {others} in {models_dir}")
     name = str(best["name"])
     return ModelChoice(name, models_dir, Path(best["model_path"]), read_json(models_dir / f"{name}.json"), reason)
+
+
+def _reason(table: pd.DataFrame, among: str) -> str:
+    """Why the first row of the ranked ``table`` was chosen: on validation, with its test accuracy beside."""
+    best = table.iloc[0]
+    val, loss, test = (finite_number(best[k]) for k in ("val_accuracy", "val_loss", "test_accuracy"))
+    reason = f"highest validation accuracy ({_pct(val)}) of {among}"
+    tied = table.iloc[1:][table["val_accuracy"].iloc[1:] == val] if val is not None else table.iloc[:0]
+    if len(tied):
+        names = ", ".join(str(n) for n in tied["name"])
+        same_loss = tied["val_loss"].iloc[0] == loss
+        reason += (f", tied with {names}; lowest validation loss of those ({loss:.3f})"
+                   if loss is not None and not same_loss
+                   else f", tied with {names} (first by fewer parameters, then name)")
+    test_text = f"test accuracy {_pct(test)}" if test is not None else "no test accuracy in its record yet"
+    return reason + f"; {test_text}, shown only: the choice is made on the validation photos"
 
 
 def _latest_photos(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from toyrobot_utils import stats
 from toyrobot_utils.analysis import comparison, evaluation, gradcam
 from toyrobot_utils.images import load_mask
 from toyrobot_utils.modelling import models, training, transfer
@@ -123,11 +124,18 @@ def show_depth_insights(table: pd.DataFrame, cams: dict, folders, names=EVALUATE
 
 
 def ranked(table: pd.DataFrame) -> pd.DataFrame:
-    """Runs with a test accuracy, best first: test accuracy, then validation accuracy, then latency — the same
-    order everywhere (``comparison.best_custom_cnn`` ranks the same way), so ties are broken alike in every notebook."""
+    """Runs with a test accuracy, best first, chosen on validation only (``stats.rank_on_validation``: validation
+    accuracy, then validation loss, then fewer parameters) — the same order everywhere (``comparison.best_custom_cnn``
+    and the robot rank the same way). The test accuracy is reported beside each, never used to rank: choosing on the
+    test photos would make the reported figure optimistic."""
     scored = table[table["test_accuracy"].notna()]
-    return scored.sort_values(["test_accuracy", "val_accuracy", "latency_ms"], ascending=[False, False, True],
-                              kind="stable")
+    return stats.rank_on_validation(scored)
+
+
+def ranking_note() -> str:
+    """The sentence notebook 10 prints under its rankings: how they were made."""
+    return (f"How the rankings here are made: {stats.RANKING_RULE}. The test photos only measure how good the chosen "
+            "model is; the story table keeps the order of the notebooks.")
 
 
 def findings(table: pd.DataFrame, focus: pd.DataFrame, swap: pd.DataFrame | None) -> str:
@@ -136,19 +144,20 @@ def findings(table: pd.DataFrame, focus: pd.DataFrame, swap: pd.DataFrame | None
     if scored.empty:
         return "No finished runs yet: run the notebooks 02-09 first (`make run`)."
     best = scored.index[0]
-    ties = scored.index[scored["test_accuracy"] == scored.loc[best, "test_accuracy"]].tolist()
-    lines.append(f"- **Best on the test photos: {best}** ({scored.loc[best, 'changes']}), "
-                 f"{scored.loc[best, 'test_accuracy']:.1%} test accuracy (95 % interval "
+    ties = scored.index[scored["val_accuracy"] == scored.loc[best, "val_accuracy"]].tolist()
+    lines.append(f"- **Best on the validation photos: {best}** ({scored.loc[best, 'changes']}), "
+                 f"{scored.loc[best, 'val_accuracy']:.1%} validation accuracy"
+                 + (f" (tied with {names(ties[1:])}, ahead on validation loss or cost)" if len(ties) > 1 else "")
+                 + f"; on the test photos {scored.loc[best, 'test_accuracy']:.1%} (95 % interval "
                  f"{interval_column(scored).loc[best]}), {scored.loc[best, 'latency_ms']:.0f} ms per photo, "
-                 f"{scored.loc[best, 'file_mb']:.1f} MB" + (f"; tied on test accuracy with {names(ties[1:])}, ranked "
-                                                          "by validation accuracy" if len(ties) > 1 else "") + ".")
+                 f"{scored.loc[best, 'file_mb']:.1f} MB.")
     from_scratch = [str(n) for n in range(1, 9)] + [comparison.EXTRA_LABELS[n] for n in ("writeup_tuned", "tuned")]
     custom = scored[[str(i) in from_scratch for i in scored.index]]
     if len(custom):
-        lines.append(f"- **Best network trained from scratch: {custom.index[0]}**, "
-                     f"{custom['test_accuracy'].iloc[0]:.1%}" + (f" (the baseline, model 1: "
-                                                                 f"{scored.loc['1', 'test_accuracy']:.1%})."
-                                                                 if "1" in scored.index else "."))
+        lines.append(f"- **Best network trained from scratch (on validation): {custom.index[0]}**, "
+                     f"{custom['val_accuracy'].iloc[0]:.1%} validation, {custom['test_accuracy'].iloc[0]:.1%} test"
+                     + (f" (the baseline, model 1: {scored.loc['1', 'test_accuracy']:.1%} test)."
+                        if "1" in scored.index else "."))
     ref = scored[scored["writeup_test_accuracy"].notna()]
     if len(ref):
         diff = ref["test_accuracy"] - ref["writeup_test_accuracy"]
@@ -169,8 +178,9 @@ def findings(table: pd.DataFrame, focus: pd.DataFrame, swap: pd.DataFrame | None
                      f"({swap.loc[least, 'flipped']:.0%}).")
     if table.attrs.get("missing"):
         lines.append(f"- **Missing** from this comparison: {', '.join(table.attrs['missing'])}.")
+    lines.append(f"- {ranking_note()}")
     return "\n".join(lines)
 
 
 __all__ = ["EVALUATED_ONLY_HERE", "TRAINED_BY", "findings", "focus_table", "one_photo_per_class", "overview", "ranked",
-           "runs_note", "show_depth_insights", "steps_note", "time_all"]
+           "ranking_note", "runs_note", "show_depth_insights", "steps_note", "time_all"]

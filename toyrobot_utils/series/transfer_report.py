@@ -70,7 +70,7 @@ def fine_tune_plan(base_name: str, *, blocks: int, epochs: int, patience, learni
     return (f"Fine-tuning plan: the top {blocks} blocks of `{base_name}` unfrozen (BatchNormalization layers "
             f"excluded), at most {plural(epochs, 'epoch')}, learning rate {learning_rate:g} falling to 0 along a "
             f"cosine (frozen stage: {frozen_learning_rate:g}), early stopping after {patience} epochs without a "
-            f"better validation accuracy"
+            f"better validation score (accuracy, ties broken by the lower validation loss)"
             + (f", {augment_copies} augmented copies of every training photo" if augment_copies else "") + ".")
 
 
@@ -106,8 +106,7 @@ def show_fine_tuning(tuning, frozen_results: dict, test_split, folders) -> dict 
     per_class = pd.concat({"frozen": frozen_results["per_class"]["accuracy"],
                            "fine-tuned": results["per_class"]["accuracy"]}, axis=1)
     show(stages.round(4), per_class.round(3),
-         f"Fine-tuning {'raised' if tuning.kept else 'did not raise'} validation accuracy "
-         f"({frozen['best_val_accuracy']:.1%} frozen, {tuned['best_val_accuracy']:.1%} fine-tuned), at "
+         f"{tuning.reason[:1].upper()}{tuning.reason[1:]}; at "
          f"{tuned['seconds_per_epoch']:.1f} s per epoch against the frozen stage's "
          f"{frozen['seconds_per_epoch']:.1f} s. "
          + ("The fine-tuned network is the transfer model." if tuning.kept else
@@ -175,9 +174,11 @@ def findings(run, tuning, ft_results: dict | None, test_results: dict, custom_na
     elif tuning is not None:
         lines.append(f"- **Fine-tuning** {tuning.reason}.")
     if custom_name is not None:
-        custom = training.load_record(custom_name, models_dir).get("test_accuracy")
+        custom_record = training.load_record(custom_name, models_dir)
+        custom = custom_record.get("test_accuracy")
         if custom is not None:
-            lines.append(f"- **Best custom network** ({custom_name}): test accuracy {custom:.1%}, "
+            lines.append(f"- **Best custom network** ({custom_name}, chosen on validation: "
+                         f"{custom_record.get('best_val_accuracy', float('nan')):.1%}): test accuracy {custom:.1%}, "
                          f"{(right / total - custom) * 100:+.1f} points for transfer learning (notebook 10 tests "
                          "whether that difference is larger than chance).")
     extraction = record.get("feature_extraction_seconds")

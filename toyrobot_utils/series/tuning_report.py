@@ -186,7 +186,7 @@ def load_winner(tuner_dir: str | Path, project: str, class_names: Sequence[str],
 def duel(runs: Mapping[str, str], models_dir, num_classes: int, image_size: tuple[int, int],
          hand_built: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The tuned network against the write-up's winner and the best hand-built network (``comparison.best_custom_cnn``
-    over ``hand_built``: test, then validation accuracy), on the same test photos: one row per network with its cost
+    over ``hand_built``, chosen on validation only), on the same test photos: one row per network with its cost
     per photo, and every pair's exact McNemar test."""
     runs = dict(runs)
     best = comparison.best_custom_cnn(models_dir, numbers=hand_built)
