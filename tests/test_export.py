@@ -172,3 +172,20 @@ def test_export_command_and_its_errors(exported, tmp_path, capsys):
         export.TFLiteModel(out / "missing.tflite")
     with pytest.raises(predict.RobotError, match="run notebook 02"):
         export.export_tflite(models_dir=tmp_path / "empty", data_dir=data_dir)
+
+
+def test_keras_and_tflite_models_reach_the_robot_through_one_declared_interface(exported):
+    """predict and sort see one type, whichever runs the network: ``predict.RobotModel``, frozen (no attribute is
+    added after it is made), with the preprocessing function declared as a field."""
+    import dataclasses
+
+    _, models_dir, _, result = exported
+    keras_side = predict.load_model(predict.choose_model(NAME, models_dir))
+    lite_side = predict.load_model(predict.choose_model(result["paths"]["float32"]))
+    for loaded in (keras_side, lite_side):
+        assert type(loaded) is predict.RobotModel and callable(loaded.preprocess)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            loaded.preprocess = None
+    assert keras_side.class_names == lite_side.class_names and keras_side.image_size == lite_side.image_size
+    batch = np.zeros((1, *keras_side.image_size, 3), dtype=np.uint8)
+    np.testing.assert_allclose(keras_side.preprocess(batch), lite_side.preprocess(batch), atol=1e-6)

@@ -221,19 +221,22 @@ def _tflite_model(path: Path) -> ModelChoice:
     return ModelChoice(name, path.parent, path, manifest, f"given with --model ({path.name})")
 
 
-@dataclass
-class LiteResolved:
-    """A .tflite model with the input it expects: the same attributes the robot uses of ``evaluation.ResolvedModel``."""
+@dataclass(frozen=True)
+class RobotModel:
+    """What ``predict`` and ``sort`` need of a model, whichever runs it: the network (a Keras model, or a
+    ``lite.TFLiteModel`` on LiteRT; both have ``predict(batch, batch_size=, verbose=)``, ``input_shape`` and
+    ``output_shape``), the photo size and preprocessing it was trained with, its class names, its record (or the
+    ``.tflite`` file's manifest), and ``preprocess``: the function that turns uint8 photos into its input."""
 
     model: object
     image_size: tuple[int, int]
     preprocessing: str
     class_names: list[str]
     record: dict
-    preprocess: Callable
+    preprocess: Callable[[np.ndarray], np.ndarray]
 
 
-def _load_tflite(choice: ModelChoice) -> LiteResolved:
+def _load_tflite(choice: ModelChoice) -> RobotModel:
     from toyrobot_utils.robot import lite
 
     try:
@@ -242,12 +245,12 @@ def _load_tflite(choice: ModelChoice) -> LiteResolved:
     except lite.LiteError as err:
         raise RobotError(str(err)) from None
     size = tuple(int(d) for d in choice.record["image_size"])
-    return LiteResolved(model, size, choice.record.get("preprocessing"), list(choice.class_names), choice.record,
-                        preprocess)
+    return RobotModel(model, size, choice.record.get("preprocessing"), list(choice.class_names), choice.record,
+                      preprocess)
 
 
-def load_model(choice: ModelChoice):
-    """The Keras model with the input it expects (``evaluation.ResolvedModel``: image size, preprocessing, classes).
+def load_model(choice: ModelChoice) -> RobotModel:
+    """The chosen model, Keras or ``.tflite``, with the input it expects (a ``RobotModel``).
 
     Refused with a ``RobotError`` that names the file: a model file Keras cannot read (damaged, truncated), a record
     without class names or with class names that cannot be folder names, and a record that disagrees with its
@@ -261,8 +264,9 @@ def load_model(choice: ModelChoice):
 
     record_path = choice.model_path.with_suffix(".json")
     try:
-        resolved = resolve_model(choice.name, models_dir=choice.models_dir)
-        resolved.preprocess = preprocessing_fn(resolved.preprocessing)
+        keras_model = resolve_model(choice.name, models_dir=choice.models_dir)
+        resolved = RobotModel(keras_model.model, keras_model.image_size, keras_model.preprocessing,
+                              keras_model.class_names, keras_model.record, preprocessing_fn(keras_model.preprocessing))
     except FileNotFoundError as err:
         raise RobotError(f"{err}") from None
     except Exception as err:  # noqa: BLE001 - Keras reports a damaged file in many ways ("File not found"...)
@@ -274,7 +278,7 @@ def load_model(choice: ModelChoice):
     return _checked(resolved, choice, record_path)
 
 
-def _checked(resolved, choice: ModelChoice, record_path: Path):
+def _checked(resolved: RobotModel, choice: ModelChoice, record_path: Path) -> RobotModel:
     """Refuse a record that cannot name the bins or disagrees with its network (see ``load_model``)."""
     if not resolved.class_names:
         raise RobotError(f"The run record {record_path} has no class_names; retrain "
@@ -324,14 +328,10 @@ def is_hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
 
-def classify_files(resolved, files: Sequence[Path], batch_size: int) -> list[tuple[np.ndarray | None, str]]:
+def classify_files(resolved: RobotModel, files: Sequence[Path], batch_size: int) -> list[tuple[np.ndarray | None, str]]:
     """Class probabilities (or the reason a file cannot be read) for each of ``files``, read in parallel (``sorting``
     uses it too)."""
-    preprocess = getattr(resolved, "preprocess", None)
-    if preprocess is None:  # a ResolvedModel made elsewhere (evaluation.resolve_model): TensorFlow's preprocessing
-        from toyrobot_utils.data import preprocessing_fn
-
-        preprocess = preprocessing_fn(resolved.preprocessing)
+    preprocess = resolved.preprocess
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         decoded = list(pool.map(lambda f: _read_photo(f, resolved.image_size), files))
@@ -428,7 +428,7 @@ def run(args) -> int:
 
 
 __all__ = [
-    "LiteResolved",
+    "RobotModel",
     "ModelChoice",
     "RobotError",
     "finite_number",
