@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from report import RESULTS, markdown_table, write_section  # noqa: E402
+from report import markdown_table, output_arguments, write_section  # noqa: E402
 
 from toyrobot_utils import audit, config, data, models, training, transfer  # noqa: E402
 
@@ -189,10 +189,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default=",".join(f"{t}:{v}" for t, v in SIZES),
                         help="training:validation photos per class, e.g. %(default)s")
     parser.add_argument("--reference-epochs", type=int, default=REFERENCE_EPOCHS)
-    parser.add_argument("--seed", type=int, default=config.SEED)
-    parser.add_argument("--out-dir", type=Path, default=None)
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--no-results", action="store_true")
+    output_arguments(parser, config.SEED)
     args = parser.parse_args(argv)
     data_dir = args.data_dir.resolve()
     sizes = [tuple(int(v) for v in pair.split(":")) for pair in args.sizes.split(",")]

@@ -40,7 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from report import RESULTS, markdown_table, write_section  # noqa: E402
+from report import markdown_table, output_arguments, write_section  # noqa: E402
 
 from toyrobot_utils import config, data, stats
 from toyrobot_utils.analysis import evaluation
@@ -252,10 +252,7 @@ def main(argv=None) -> int:
                         "the write-up's, 50)")
     parser.add_argument("--custom-patience", type=int, default=None, help="early stopping for models 1 and 5")
     parser.add_argument("--learning-curve", default=None, help="e.g. 10,25,50,100: training photos per class")
-    parser.add_argument("--seed", type=int, default=config.SEED)
-    parser.add_argument("--out-dir", type=Path, default=None)
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--no-results", action="store_true")
+    output_arguments(parser, config.SEED)
     args = parser.parse_args(argv)
     data_dir = args.data_dir.resolve()
     out = args.out_dir or config.PROJECT_ROOT / "build" / "real_photos" / data_dir.name

@@ -51,6 +51,14 @@ def machine() -> str:
             f"Python {platform.python_version()}; " + ", ".join(versions))
 
 
+def output_arguments(parser, seed: int) -> None:
+    """The options every training benchmark shares: its seed, where its models go, and its RESULTS.md section."""
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--out-dir", type=Path, default=None, help="where the trained models go")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results file whose section is rewritten")
+    parser.add_argument("--no-results", action="store_true", help="print the figures only")
+
+
 def write_section(key: str, title: str, body: str, *, command: str, results: Path = RESULTS) -> Path:
     """Replace (or append) the section ``key`` of RESULTS.md; returns the file's path."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
