@@ -22,11 +22,11 @@ BENCHMARKS = PROJECT_ROOT / "benchmarks"
 # makes no cycle) and from the layers below it; importing ``robot.predict`` also runs ``robot/__init__.py``, so that
 # counts as an import of ``robot`` too.
 LAYERS = [
-    ("foundations", {"config", "devices", "files", "figures", "images", "stats",
+    ("foundations", {"config", "files", "figures", "images", "stats",
                      "synthetic", "synthetic.toy_scene", "synthetic.toy_drawing"}),
     ("data folders", {"audit", "synthetic.default_data"}),
     ("pipelines and lineage", {"data", "lineage"}),
-    ("modelling: networks", {"modelling", "modelling.models", "modelling.keras_graph"}),
+    ("modelling: networks", {"modelling", "modelling.models", "modelling.keras_graph", "modelling.devices"}),
     ("modelling: training", {"modelling.training", "modelling.transfer"}),
     ("analysis: evaluation and Grad-CAM", {"analysis", "analysis.evaluation", "analysis.gradcam"}),
     ("analysis: figures and comparisons", {"analysis.plots", "analysis.comparison", "analysis.bias"}),
