@@ -25,7 +25,7 @@ LAYERS = [
     ("foundations", {"config", "files", "figures", "images", "stats",
                      "synthetic", "synthetic.toy_scene", "synthetic.toy_drawing"}),
     ("data folders", {"audit", "synthetic.default_data"}),
-    ("pipelines and lineage", {"data", "lineage"}),
+    ("pipelines and lineage", {"data", "lineage", "splitting"}),
     ("modelling: networks", {"modelling", "modelling.models", "modelling.keras_graph", "modelling.devices"}),
     ("modelling: training", {"modelling.training", "modelling.transfer"}),
     ("analysis: evaluation and Grad-CAM", {"analysis", "analysis.evaluation", "analysis.gradcam"}),
