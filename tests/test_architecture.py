@@ -27,14 +27,14 @@ LAYERS = [
     ("data folders", {"audit", "synthetic.default_data"}),
     ("pipelines and lineage", {"data", "lineage", "splitting"}),
     ("modelling: networks", {"modelling", "modelling.models", "modelling.keras_graph", "modelling.devices"}),
-    ("modelling: training", {"modelling.training", "modelling.transfer"}),
+    ("modelling: training", {"modelling.training", "modelling.transfer", "modelling.progress"}),
     ("analysis: evaluation and Grad-CAM", {"analysis", "analysis.evaluation", "analysis.gradcam"}),
     ("analysis: figures and comparisons", {"analysis.plots", "analysis.comparison", "analysis.bias"}),
     ("commands and the notebooks' code", {
         "tuning", "tuning.tuner", "tuning.trials", "tuning.budget", "tuning.command",
         "series", "series.notebook", "series.runner", "series.report", "series.experiments", "series.tuning_report",
         "series.transfer_report", "series.results_report",
-        "robot", "robot.predict", "robot.sorting", "robot.lite", "robot.export",
+        "robot", "robot.predict", "robot.sorting", "robot.lite", "robot.export", "robot.train",
         "__main__", "__init__"}),
 ]
 LAYER_OF = {module: index for index, (_, modules) in enumerate(LAYERS) for module in modules}

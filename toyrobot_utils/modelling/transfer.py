@@ -366,6 +366,7 @@ def fine_tune(
     settings: Mapping[str, Any] | None = None,
     batch_size: int | None = None,
     verbose: str | int = "auto",
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> FineTuning:
     """Second stage: unfreeze the top ``blocks`` of the frozen run's base (``models.unfreeze_top``: BatchNorm layers
     stay frozen, and the base runs in inference mode as ``build_transfer`` calls it) and train them with the head,
@@ -378,7 +379,7 @@ def fine_tune(
     cut). Skipped when the frozen stage already has every validation photo right (nothing left to improve on
     validation). Kept as the transfer model only when its best validation accuracy beats the frozen stage's; the
     returned ``FineTuning`` says which and why. It starts from the frozen run's saved model (a fresh copy: the frozen
-    run's model in memory is left as it is)."""
+    run's model in memory is left as it is). ``callbacks`` run at every epoch, as ``training.fit``'s."""
     frozen_best = float(frozen.best_val_accuracy)
     if frozen_best >= 1.0:
         reason = (f"skipped: the frozen stage already has every validation photo right ({frozen_best:.1%}), so "
@@ -393,7 +394,8 @@ def fine_tune(
                 "augment_copies": int(augment_copies) if augment else 0}
     batch_size = int(batch_size or _first_batch_size(train))
     common = dict(name=name, epochs=epochs, patience=patience, models_dir=models_dir, seed=seed, verbose=verbose,
-                  class_names=data.class_names_of(train), photos=lineage.photos_of_splits(train, val))
+                  class_names=data.class_names_of(train), photos=lineage.photos_of_splits(train, val),
+                  callbacks=list(callbacks or []))
     try:
         extract, top, head = split_for_fine_tuning(model)
     except NotCacheable as err:
