@@ -122,6 +122,8 @@ def test_bad_photos_are_refused_in_one_line_before_any_training(tmp_path, capsys
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").glob("*.keras"))
     assert train_module.run(argparse.Namespace(**{**vars(args), "photos": tmp_path / "nowhere"})) == 1
     assert "does not exist" in capsys.readouterr().err
+    assert train_module.run(argparse.Namespace(**{**vars(args), "name": "../robot"})) == 1
+    assert "plain file name" in capsys.readouterr().err
     inside = argparse.Namespace(**{**vars(args), "photos": tmp_path, "models_dir": tmp_path / "models"})
     assert train_module.run(inside) == 1
     assert "inside the photos folder" in capsys.readouterr().err

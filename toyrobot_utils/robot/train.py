@@ -202,21 +202,26 @@ def train(photos: str | Path, *, name: str = DEFAULT_NAME, models_dir: str | Pat
     base's, 224). ``variants``: the ``.tflite`` files (float32, float16, int8). ``weights=None`` trains on a base
     without its ImageNet weights (tests). Raises ``DataSetError`` (photos), ``RobotError`` (export) or
     ``models.WeightsNotAvailableError``, each with a message that says what to do."""
+    say = print if verbose else (lambda *args, **kwargs: None)
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise RobotError(f"The model name {name!r} must be a plain file name such as {DEFAULT_NAME!r} (its files are "
+                         "<models_dir>/<name>.keras, .tflite, ...): pass another --name.")
+    photos, models_dir, seconds = Path(photos), Path(models_dir), {}
+    start = time.perf_counter()
+    data_dir, record = prepare_photos(photos, models_dir, name, seed, say)  # before TensorFlow: bad photos fail fast
+    seconds["audit and split"] = time.perf_counter() - start
+
     from toyrobot_utils import data  # TensorFlow loads from here on
     from toyrobot_utils.analysis.evaluation import resolve_model
     from toyrobot_utils.modelling import models, transfer
     from toyrobot_utils.robot.export import export_tflite
 
-    say = print if verbose else (lambda *args, **kwargs: None)
     if base not in models.BASES:
         raise RobotError(f"Unknown base {base!r}: choose one of {', '.join(sorted(models.BASES))}.")
-    photos, models_dir, seconds = Path(photos), Path(models_dir), {}
     size = (int(image_size),) * 2 if image_size else tuple(models.BASES[base].image_size)
-    start = time.perf_counter()
-    data_dir, record = prepare_photos(photos, models_dir, name, seed, say)
     datasets = data.load_datasets(data_dir, image_size=size, preprocessing=models.BASES[base].preprocessing,
                                   augment=True, seed=seed, verbose=False)
-    seconds["audit and split"] = time.perf_counter() - start
+    seconds["loading TensorFlow, reading the photos"] = time.perf_counter() - start - sum(seconds.values())
     tuning = fit_recipe(datasets, name=name, base=base, size=size, models_dir=models_dir, seed=seed,
                         epochs=transfer.RECIPE["epochs"] if epochs is None else int(epochs),
                         patience=transfer.RECIPE["patience"], weights=weights, say=say,
