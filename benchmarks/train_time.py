@@ -81,7 +81,7 @@ def report(result: dict, counts: dict, data: Path, per_class: int) -> str:
     """The markdown section: the total against the target, each stage, the epochs, the test accuracy."""
     seconds, wall = result["seconds"], result["wall"]
     startup = wall - sum(seconds.values())
-    rows = [("Python start, imports (TensorFlow)", startup), *seconds.items(), ("total: start to sort-ready", wall)]
+    rows = [("Python start (before `train` runs)", startup), *seconds.items(), ("total: start to sort-ready", wall)]
     verdict = "met" if wall <= TARGET_SECONDS else "missed"
     lines = [f"{len(counts)} classes x {per_class} photos ({sum(counts.values())} photos, the first {per_class} "
              f"training+validation photos of each class of `{data.name}`, linked into a plain folder): "
