@@ -22,19 +22,19 @@ BENCHMARKS = PROJECT_ROOT / "benchmarks"
 # makes no cycle) and from the layers below it; importing ``robot.predict`` also runs ``robot/__init__.py``, so that
 # counts as an import of ``robot`` too.
 LAYERS = [
-    ("foundations", {"config", "devices", "files", "figures", "images", "stats",
+    ("foundations", {"config", "files", "figures", "images", "stats",
                      "synthetic", "synthetic.toy_scene", "synthetic.toy_drawing"}),
     ("data folders", {"audit", "synthetic.default_data"}),
-    ("pipelines and lineage", {"data", "lineage"}),
-    ("modelling: networks", {"modelling", "modelling.models", "modelling.keras_graph"}),
-    ("modelling: training", {"modelling.training", "modelling.transfer"}),
+    ("pipelines and lineage", {"data", "lineage", "splitting"}),
+    ("modelling: networks", {"modelling", "modelling.models", "modelling.keras_graph", "modelling.devices"}),
+    ("modelling: training", {"modelling.training", "modelling.transfer", "modelling.progress"}),
     ("analysis: evaluation and Grad-CAM", {"analysis", "analysis.evaluation", "analysis.gradcam"}),
     ("analysis: figures and comparisons", {"analysis.plots", "analysis.comparison", "analysis.bias"}),
     ("commands and the notebooks' code", {
         "tuning", "tuning.tuner", "tuning.trials", "tuning.budget", "tuning.command",
         "series", "series.notebook", "series.runner", "series.report", "series.experiments", "series.tuning_report",
         "series.transfer_report", "series.results_report",
-        "robot", "robot.predict", "robot.sorting", "robot.lite", "robot.export",
+        "robot", "robot.predict", "robot.sorting", "robot.lite", "robot.export", "robot.train",
         "__main__", "__init__"}),
 ]
 LAYER_OF = {module: index for index, (_, modules) in enumerate(LAYERS) for module in modules}

@@ -115,6 +115,13 @@ def test_the_parsers_defaults_are_the_modules_own():
     export_args = vars(parser.parse_args(["export-tflite"]))
     assert tuple(export_args["variants"].split(",")) == export.VARIANTS
     assert export_args["calibration_images"] == export.DEFAULT_CALIBRATION_IMAGES
+    from toyrobot_utils import splitting
+    from toyrobot_utils.robot import train
+
+    trained = vars(parser.parse_args(["train", "photos"]))
+    assert (trained["name"], trained["base"]) == (train.DEFAULT_NAME, train.DEFAULT_BASE)
+    assert vars(parser.parse_args(["split", "a", "b"]))["seed"] == config.SEED
+    assert "link" in splitting.MODES
     data = vars(parser.parse_args(["make-data"]))
     assert data["background_bias"] == default_data.Knobs().background_bias
     assert {f.name for f in dataclasses.fields(default_data.Knobs)} >= {"background_bias"}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from toyrobot_utils import devices
+from toyrobot_utils.modelling import devices
 
 TESTS_DIR = Path(__file__).parent
 
@@ -27,8 +27,7 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from modelling_fixtures import arrays_dataset, planted_task
-    from toyrobot_utils import devices
-    from toyrobot_utils.modelling import models, training
+    from toyrobot_utils.modelling import devices, models, training
 
     strategy = devices.use_all_gpus(["/cpu:0", "/cpu:1"])
     x, y, _ = planted_task(16, size=32, toy=10, seed=1)

@@ -3,11 +3,11 @@
 The package is laid out by concern, one folder each (docs/architecture.md draws the layers; tests/test_architecture.py
 keeps them):
 
-- top level, the foundations and the photos going in: ``config`` (folders, defaults), ``devices``, ``files`` (safe
+- top level, the foundations and the photos going in: ``config`` (folders, defaults), ``files`` (safe
   writes, JSON records), ``figures``, ``images`` (reading one photo), ``stats`` (intervals, paired tests); ``audit``
   (checking a data folder), ``data`` (tf.data pipelines, augmentation), ``lineage`` (which photos made a model)
 - ``synthetic/``: the built-in, generated photos of the five toys
-- ``modelling/``: the networks of the write-up, training, transfer learning
+- ``modelling/``: the networks of the write-up, training, transfer learning, the devices training runs on
 - ``analysis/``: predictions, confusion, Grad-CAM, comparisons with intervals, the background test, every figure
 - ``tuning/``: the Keras Tuner search
 - ``series/``: each notebook's first cell, the runner (``toyrobot run-series``), each notebook's report

@@ -9,6 +9,7 @@ from the current one (``config.PROJECT_ROOT``), never to where the package is in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import os
@@ -87,16 +88,24 @@ def _train(sub) -> None:
         "(MobileNetV2, ImageNet weights), report its test accuracy, export the .tflite file and print the sort "
         "command to run next."))
     p.add_argument("photos", type=Path, metavar="PHOTOS",
-                   help="a folder with one subfolder of photos per toy (or the series' training/validation/test)")
-    p.add_argument("--name", help="model name (default: robot_<folder name>)")
+                   help="a folder with one subfolder of photos per toy, or the series' layout (training/, validation/, "
+                        "test/); only read, never moved or changed")
+    p.add_argument("--name", default="robot",
+                   help="model name: <models-dir>/<name>.keras, <name>.float32.tflite, <name>.split/ (default: "
+                        "%(default)s)")
     p.add_argument("--models-dir", type=Path, default=config.MODELS_DIR,
-                   help=f"where the model goes (default: {_shown(config.MODELS_DIR)})")
+                   help=f"where the model, its records and the split go (default: {_shown(config.MODELS_DIR)})")
     p.add_argument("--seed", type=int, default=config.SEED, help="seed of the split and of training (default: 42)")
-    p.add_argument("--epochs", type=int, default=None, help="frozen stage, at most (default: the recipe's)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="most epochs of the first stage, the new head (default 200; it stops when validation stalls)")
     p.add_argument("--fine-tune-epochs", type=int, default=None,
-                   help="fine-tuning stage, at most; 0 skips it (default: the recipe's)")
-    p.add_argument("--variants", default="float32",
-                   help="TensorFlow Lite files to export, comma-separated: float32, float16, int8 (default: float32)")
+                   help="most epochs of fine-tuning the base's top blocks (default 30; 0 skips it)")
+    p.add_argument("--image-size", type=int, default=None, help="square input size in pixels (default: 224)")
+    p.add_argument("--base", default="mobilenet_v2",
+                   help="pre-trained base (a key of modelling.models.BASES; only MobileNetV2's ImageNet weights ship "
+                        "with the project's offline cache) (default: %(default)s)")
+    p.add_argument("--all-variants", action="store_true",
+                   help="also export float16 and int8 .tflite files (int8 calibrated on training photos)")
 
 
 def _split(sub) -> None:
@@ -106,8 +115,9 @@ def _split(sub) -> None:
         "together, as links to your photos (or copies). The originals are never moved or changed."))
     p.add_argument("photos", type=Path, metavar="PHOTOS", help="a folder with one subfolder of photos per class")
     p.add_argument("data_dir", type=Path, metavar="DATA", help="the new data folder (must not exist or be empty)")
-    p.add_argument("--copy", action="store_true", help="copy the photos instead of linking to them")
-    p.add_argument("--seed", type=int, default=config.SEED, help="default: 42")
+    p.add_argument("--copy", action="store_true", help="copy the photos instead of linking to them (default: links)")
+    p.add_argument("--seed", type=int, default=config.SEED,
+                   help="the split's seed: the same seed gives the same split (default: 42)")
 
 
 def _predict(sub) -> None:
@@ -252,38 +262,41 @@ def _is_tflite(args) -> bool:
     return str(getattr(args, "model", "") or "").endswith(".tflite")
 
 
-def quiet_tensorflow_import() -> None:
-    """Import TensorFlow with its C++ start-up notices filtered out (TF 2.21 prints them while its libraries load,
-    before any log setting is read): the process's standard error goes through a pipe for the import, and every
-    line but those notices (``series.runner.STARTUP_NOISE``) is passed on."""
+@contextlib.contextmanager
+def tensorflow_notices_filtered():
+    """While a command that loads TensorFlow runs, its C++ runtime's notices (printed while its libraries load and
+    when a pipeline or an interpreter is first made, whatever TF_CPP_MIN_LOG_LEVEL says in TF 2.21) are dropped from
+    standard error: the process's file descriptor 2 goes through a pipe, and a thread passes on every line but
+    those (``series.runner.STARTUP_NOISE``) as it comes. Everything else, warnings and tracebacks included, gets
+    through unchanged."""
     from toyrobot_utils.series.runner import STARTUP_NOISE
 
-    if "tensorflow" in sys.modules:
-        return
     sys.stderr.flush()
     saved = os.dup(2)
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
-    captured: list[bytes] = []
-    reader = threading.Thread(target=_drain, args=(read_end, captured), daemon=True)
+
+    def forward() -> None:
+        pending = b""
+        while chunk := os.read(read_end, 1 << 16):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                if not STARTUP_NOISE.match(line.decode("utf-8", "replace")):
+                    os.write(saved, line + b"\n")
+        if pending and not STARTUP_NOISE.match(pending.decode("utf-8", "replace")):
+            os.write(saved, pending)
+
+    reader = threading.Thread(target=forward, name="stderr-filter", daemon=True)
     reader.start()
     try:
-        import tensorflow  # noqa: F401 - loaded here, quietly, for the command that needs it
+        yield
     finally:
         sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        reader.join(timeout=5)
+        os.dup2(saved, 2)  # the pipe's last write end closes: the reader sees the end and stops
+        reader.join(timeout=10)
         os.close(read_end)
-    text = b"".join(captured).decode("utf-8", "replace")
-    kept = [line for line in text.splitlines(keepends=True) if not STARTUP_NOISE.match(line.rstrip("\n"))]
-    sys.stderr.write("".join(kept))
-
-
-def _drain(fd: int, captured: list[bytes]) -> None:
-    while chunk := os.read(fd, 1 << 16):
-        captured.append(chunk)
+        os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,12 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         parser.parse_args([args.topic, "--help"])
     module, needs_tensorflow, _ = COMMANDS[args.command]
-    if needs_tensorflow or (needs_tensorflow is None and not _is_tflite(args)):
-        try:
-            quiet_tensorflow_import()
-        except ImportError:  # the robot's light install: a .keras model is refused with its own message later
-            pass
-    return int(importlib.import_module(module).run(args) or 0)
+    if needs_tensorflow is False or (needs_tensorflow is None and _is_tflite(args)):
+        return int(importlib.import_module(module).run(args) or 0)
+    with tensorflow_notices_filtered():
+        return int(importlib.import_module(module).run(args) or 0)
 
 
 if __name__ == "__main__":

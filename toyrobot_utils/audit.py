@@ -63,6 +63,9 @@ class AuditReport:
     # Decoded arrays kept for the pipeline when the audit was asked to decode at the pipeline's size (``array_size``),
     # so every photo is decoded once: {(path, (height, width)): uint8 array}. data.load_split takes them as it goes.
     decoded: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # The perceptual hash of every usable photo when the duplicate check ran: {path: uint64 words}. Compare two with
+    # ``near_duplicate_pairs``; ``splitting`` keeps the near-duplicates of a plain folder in one split with them.
+    phashes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def class_index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.class_names)}
@@ -169,6 +172,7 @@ def audit(data_dir=config.DATA_DIR, splits=config.SPLITS, check_duplicates: bool
         report.duplicates = _find_duplicates(hashes, splits)
     report.warnings = _warnings(report)
     report.decoded.update(report_arrays)
+    report.phashes.update({path: phash for path, (_, phash) in hashes.items()})
     return report
 
 
@@ -497,17 +501,24 @@ def _find_duplicates(hashes: dict[Path, tuple[str, np.ndarray]], splits) -> pd.D
             a, b = by_split[split_a], by_split[split_b]
             if not a or not b:
                 continue
-            hb = np.stack([h for _, h in b])  # (n_b, words)
-            for start in range(0, len(a), 256):  # chunks keep the (n_a, n_b, words) XOR small
-                chunk = a[start : start + 256]
-                ha = np.stack([h for _, h in chunk])
-                distance = np.bitwise_count(ha[:, None, :] ^ hb[None, :, :]).sum(axis=-1, dtype=np.int64)
-                for ia, ib in zip(*np.nonzero(distance <= DUPLICATE_MAX_DISTANCE)):
-                    pairs.append((chunk[ia][0], b[ib][0], int(distance[ia, ib])))
+            ha, hb = np.stack([h for _, h in a]), np.stack([h for _, h in b])  # (n, words)
+            pairs += [(a[ia][0], b[ib][0], d) for ia, ib, d in near_duplicate_pairs(ha, hb)]
     frame = pd.DataFrame(pairs, columns=DUPLICATE_COLUMNS)
     if not frame.empty:
         frame = frame.sort_values(["distance", "file_a", "file_b"], key=_path_sort_key).reset_index(drop=True)
     return frame
+
+
+def near_duplicate_pairs(a: np.ndarray, b: np.ndarray, max_distance: int = DUPLICATE_MAX_DISTANCE):
+    """(i, j, distance) for every row ``i`` of ``a`` and row ``j`` of ``b`` (stacked perceptual hashes: the values of
+    ``AuditReport.phashes``, shape (n, words)) at most ``max_distance`` bits apart: the same shot."""
+    pairs = []
+    for start in range(0, len(a), 256):  # chunks keep the (n_a, n_b, words) XOR small
+        chunk = a[start : start + 256]
+        distance = np.bitwise_count(chunk[:, None, :] ^ b[None, :, :]).sum(axis=-1, dtype=np.int64)
+        pairs += [(start + int(ia), int(ib), int(distance[ia, ib]))
+                  for ia, ib in zip(*np.nonzero(distance <= max_distance))]
+    return pairs
 
 
 def _path_sort_key(series: pd.Series) -> pd.Series:

@@ -368,6 +368,7 @@ def fine_tune(
     settings: Mapping[str, Any] | None = None,
     batch_size: int | None = None,
     verbose: str | int = "auto",
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> FineTuning:
     """Second stage: unfreeze the top ``blocks`` of the frozen run's base (``models.unfreeze_top``: BatchNorm layers
     stay frozen, and the base runs in inference mode as ``build_transfer`` calls it) and train them with the head,
@@ -381,7 +382,7 @@ def fine_tune(
     easily reached and says little, and the validation loss can still improve. Kept as the transfer model only when
     it beats the frozen stage on validation (``keep_fine_tuned``: higher accuracy, or the same with a lower loss);
     the returned ``FineTuning`` says which and why. It starts from the frozen run's saved model (a fresh copy: the
-    frozen run's model in memory is left as it is)."""
+    frozen run's model in memory is left as it is). ``callbacks`` run at every epoch, as ``training.fit``'s."""
     model = keras.models.load_model(frozen.paths["model"])  # a copy: the frozen run's model stays as it is
     unfrozen = unfreeze_top(model, blocks=blocks, learning_rate=learning_rate)
     settings = {**dict(settings or {}), "augment": bool(augment), "stage": "fine-tune", "fine_tune_blocks": blocks,
@@ -389,7 +390,8 @@ def fine_tune(
                 "augment_copies": int(augment_copies) if augment else 0}
     batch_size = int(batch_size or _first_batch_size(train))
     common = dict(name=name, epochs=epochs, patience=patience, models_dir=models_dir, seed=seed, verbose=verbose,
-                  class_names=data.class_names_of(train), photos=lineage.photos_of_splits(train, val))
+                  class_names=data.class_names_of(train), photos=lineage.photos_of_splits(train, val),
+                  callbacks=list(callbacks or []))
     try:
         extract, top, head = split_for_fine_tuning(model)
     except NotCacheable as err:

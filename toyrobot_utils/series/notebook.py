@@ -9,8 +9,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from toyrobot_utils import devices
 from toyrobot_utils.config import PROJECT_ROOT
+from toyrobot_utils.modelling import devices
 
 
 def project_path(path: str | Path) -> Path:

@@ -119,7 +119,9 @@ STARTUP_NOISE = re.compile(
     r"|[IW]\d{4} [\d:. ]+\d+ (port|cpu_feature_guard)\.cc:\d+\] .*"
     r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
     # tf.data's benign version notice ("... Unknown attributes will be ignored") on every pipeline TF 2.21 traces
-    r"|E\d{4} [\d:. ]+\d+ node_def_util\.cc:\d+\] NodeDef mentions attribute use_unbounded_threadpool .*)$")
+    r"|E\d{4} [\d:. ]+\d+ node_def_util\.cc:\d+\] NodeDef mentions attribute use_unbounded_threadpool .*"
+    # TensorFlow Lite's note when an interpreter is made (export-tflite's checks, a .tflite model on the full install)
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)$")
 
 
 def strip_startup_noise(notebook: Path) -> int:
