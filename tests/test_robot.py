@@ -250,11 +250,83 @@ def test_sort_never_overwrites_a_file_in_a_bin(tiny_run, photos, tmp_path):
     assert all(after[k] == v for k, v in existing.items())
 
     df2 = sorting.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5)  # the same photos again
-    assert set(df2["destination"]).isdisjoint(df["destination"])
-    assert all(tree_state(bins)[k] == v for k, v in after.items() if k != sorting.LOG_NAME)
+    assert set(df2["action"]) == {sorting.SKIPPED}  # recognised by content: nothing copied twice
+    assert list(df2["destination"]) == list(df["destination"])
+    assert tree_state(bins) == {**after, sorting.LOG_NAME: tree_state(bins)[sorting.LOG_NAME]}
     log = read_log(bins / sorting.LOG_NAME)  # appended, one header
     assert len(log) == 2 * len(df)
     assert (bins / sorting.LOG_NAME).read_text().count("time,source,destination") == 1
+
+
+def sorted_photos(bins: Path) -> list[Path]:
+    return sorted(p for p in bins.rglob("*") if p.is_file() and p.name != sorting.LOG_NAME)
+
+
+def test_a_rerun_sorts_only_what_is_left_recognised_by_content(tiny_run, photos, tmp_path, capsys, monkeypatch):
+    """Ctrl-C after 2 photos, then the same command: the rest is sorted, nothing twice; a third run copies nothing;
+    a renamed photo already in a bin and a duplicate inside the inbox are reported, not copied."""
+    import signal
+
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    originals = sorted(photos.iterdir())
+    real_copy, copies = sorting.copy_verified, []
+
+    def copy_then_ctrl_c(src, bin_dir):
+        copies.append(src)
+        result = real_copy(src, bin_dir)
+        if len(copies) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(sorting, "copy_verified", copy_then_ctrl_c)
+    command = ["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--quiet"]
+    assert main(command) == 130
+    assert "run the same command again" in capsys.readouterr().err
+    monkeypatch.setattr(sorting, "copy_verified", real_copy)
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert f"{len(originals) - 2} photos copied" in out and "2 already in the bins (same content; not copied again)" in out
+    in_bins = sorted_photos(bins)
+    assert sorted(p.name for p in in_bins) == sorted(p.name for p in originals)  # each photo once, no *_1.jpg
+
+    shutil.copy2(originals[0], photos / "same_photo_other_name.jpg")  # already sorted under its first name
+    shutil.copy2(originals[1], photos / "twin_in_inbox.jpg")
+    df = sorting.sort_photos(photos, bins, models_dir=models_dir)
+    assert set(df["action"]) == {sorting.SKIPPED} and sorting.failures(df).empty
+    by_name = df.set_index(df["source"].map(lambda s: Path(s).name))["destination"]
+    assert Path(by_name["same_photo_other_name.jpg"]).read_bytes() == originals[0].read_bytes()
+    assert Path(by_name["same_photo_other_name.jpg"]).name == originals[0].name
+    assert sorted_photos(bins) == in_bins
+
+
+def test_duplicates_in_one_run_are_copied_once(tiny_run, photos, tmp_path):
+    _, models_dir = tiny_run
+    first = sorted(photos.iterdir())[0]
+    shutil.copy2(first, photos / "zz_copy_of_first.jpg")
+    df = sorting.sort_photos(photos, tmp_path / "bins", models_dir=models_dir)
+    row = df[df["source"].str.endswith("zz_copy_of_first.jpg")].iloc[0]
+    assert row["action"] == sorting.SKIPPED and Path(row["destination"]).name == first.name
+    assert len(sorted_photos(tmp_path / "bins")) == len(df) - 1
+
+
+def test_move_rerun_removes_originals_only_when_their_copy_is_in_a_bin(tiny_run, photos, tmp_path):
+    """A --move killed between the verified copy and the deletion: the rerun removes that original (its bytes are
+    in the bin) and moves the rest; a file of the same size but other content is never taken for it."""
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    files = sorted(photos.iterdir())
+    contents = {f.name: f.read_bytes() for f in files}
+    placed = sorting.copy_verified(files[0], bins / CLASSES[0])  # the kill came after this copy
+    impostor = bins / CLASSES[1] / "impostor.jpg"  # same size as files[1], other bytes
+    impostor.parent.mkdir(parents=True)
+    impostor.write_bytes(bytes(reversed(contents[files[1].name])))
+    df = sorting.sort_photos(photos, bins, models_dir=models_dir, move=True, threshold=0.0)
+    actions = df.set_index(df["source"].map(lambda s: Path(s).name))["action"]
+    assert actions[files[0].name] == sorting.REMOVED and actions[files[1].name] == sorting.MOVED
+    assert list(photos.iterdir()) == []
+    assert {p.name: p.read_bytes() for p in sorted_photos(bins) if p != impostor} == contents
+    assert df.set_index("action").loc[sorting.REMOVED, "destination"] == str(placed)
 
 
 def test_sort_reports_unreadable_files_and_sorts_the_rest(tiny_run, photos, tmp_path, capsys):

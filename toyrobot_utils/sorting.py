@@ -16,7 +16,12 @@ that no photo can get lost:
 - every decision is appended to a CSV log as it is made (default ``<bins>/sort_log.csv``, header written once), so
   an interrupted run still says what it did. ``probabilities`` holds every class's probability as JSON, so logs
   of models with different classes can share one file;
-- Ctrl-C stops after the photo being copied, with the summary; a second Ctrl-C stops at once.
+- Ctrl-C stops after the photo being copied, with the summary; a second Ctrl-C stops at once;
+- a rerun sorts only what is left: a photo whose content (SHA-256) already sits in one of the bins (a finished or
+  interrupted earlier sort, or a duplicate of a photo sorted just before) is not copied again but logged as
+  "skipped", naming the file that holds it; with ``move`` its original is removed once it has been compared byte for
+  byte with that file, so ``--move`` still leaves every photo in a bin. Only bin files of the same size as a photo
+  are hashed, so the check costs nothing when nothing was sorted before.
 
 Only the files directly inside the source folder are sorted unless ``recursive=True``; recursion skips hidden
 folders and the bins folder itself (bins may live inside the source folder). Hidden files (``.DS_Store``...) are
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import csv
 import filecmp
+import hashlib
 import json
 import os
 import shutil
@@ -51,7 +57,9 @@ LOG_NAME = "sort_log.csv"
 LOG_COLUMNS = ["time", "source", "destination", "bin", "predicted_class", "probability", "probabilities",
                "threshold", "action", "error", "model"]
 COPIED, MOVED, FAILED, IGNORED = "copied", "moved", "failed", "ignored"
-
+# A photo whose content is already in a bin: left where it is ("skipped"), or with --move removed once compared byte
+# for byte with the bin's file ("removed"); ``destination`` names that file.
+SKIPPED, REMOVED = "skipped", "removed"
 
 
 def _files_to_sort(src_dir: Path, bins_dir: Path, recursive: bool) -> list[Path]:
@@ -110,6 +118,52 @@ def copy_verified(src: Path, bin_dir: Path) -> Path:
         tmp.unlink(missing_ok=True)
 
 
+def content_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes: how a photo is recognised in the bins whatever its name."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class BinContents:
+    """The photos already in the bins, by content, so that a rerun copies nothing twice.
+
+    Files are listed by size only; a bin file is hashed the first time a photo of the same size asks for it, so a
+    first sort into empty bins hashes nothing, and a rerun hashes each bin file at most once.
+    """
+
+    def __init__(self, bins_dir: Path, bins: Sequence[str]):
+        self._by_size: dict[int, list[Path]] = {}
+        self._hashes: dict[Path, str] = {}
+        for name in bins:
+            folder = bins_dir / name
+            for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+                if not is_hidden(path) and path.is_file():
+                    self._by_size.setdefault(path.stat().st_size, []).append(path)
+
+    def holder(self, photo: Path) -> Path | None:
+        """The bin file with exactly ``photo``'s content, or None."""
+        candidates = self._by_size.get(photo.stat().st_size)
+        if not candidates:
+            return None
+        digest = content_hash(photo)
+        for path in candidates:
+            if path not in self._hashes:
+                try:
+                    self._hashes[path] = content_hash(path)
+                except OSError:  # gone or unreadable meanwhile: it cannot stand for the photo
+                    self._hashes[path] = ""
+            if self._hashes[path] == digest:
+                return path
+        return None
+
+    def add(self, path: Path) -> None:
+        """A file just sorted into a bin (its twins later in the same run are then skipped)."""
+        self._by_size.setdefault(path.stat().st_size, []).append(path)
+
+
 class _Log:
     """The CSV decision log: appended row by row (flushed), header written when the file is new."""
 
@@ -144,8 +198,10 @@ def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path 
     """Copy (``move=True``: move) every photo of ``src_dir`` into ``bins_dir/<class>/``, or ``bins_dir/unsure/``
     when its top probability is below ``threshold``; return one row per file (the log's columns).
 
-    ``action`` is "copied"/"moved" for a sorted photo, "failed" for a file that could not be read or copied (it is
-    left where it was; ``error`` says why), "ignored" for hidden files. ``on_result`` is called with each row as
+    ``action`` is "copied"/"moved" for a sorted photo, "skipped" for a photo whose content already sits in a bin
+    (``destination``; with ``move`` it is "removed": the original was compared byte for byte with that file and
+    deleted), "failed" for a file that could not be read or copied (it is left where it was; ``error`` says why),
+    "ignored" for hidden files. ``on_result`` is called with each row as
     soon as it is decided (the CLI prints progress with it). The log is appended to ``log_path`` (default
     ``bins_dir/sort_log.csv``). ``choice``: an already chosen model (``choose_model``), instead of ``model``.
     ``df.attrs`` holds the model, why it was chosen, and the log's path.
@@ -190,14 +246,22 @@ def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path 
         for f in hidden:
             record({"source": str(f), "action": IGNORED, "error": "hidden system file, not a photo"})
         todo = [f for f in files if not is_hidden(f)]
+        contents = BinContents(bins_dir, [*classes, UNSURE])
         for start in range(0, len(todo), 4 * batch_size):
             if stop.requested:
                 break
-            chunk = todo[start:start + 4 * batch_size]
+            chunk = []
+            for src in todo[start:start + 4 * batch_size]:
+                done = _already_sorted(src, contents, move)
+                if done is None:
+                    chunk.append(src)
+                else:
+                    record(done)
             for src, (probs, error) in zip(chunk, classify_files(resolved, chunk, batch_size)):
                 if stop.requested:
                     break
-                record(_sort_one(src, probs, error, classes, bins_dir, threshold, move))
+                record(_already_sorted(src, contents, move)  # a twin of a photo sorted a moment ago
+                       or _sort_one(src, probs, error, classes, bins_dir, threshold, move, contents))
     finally:
         stop.restore()
         log.close()
@@ -257,7 +321,27 @@ def _remove_interrupted_copies(bins_dir: Path, bins: Sequence[str]) -> list[str]
     return removed
 
 
-def _sort_one(src: Path, probs, error: str, classes: list[str], bins_dir: Path, threshold: float, move: bool) -> dict:
+def _already_sorted(src: Path, contents: BinContents, move: bool) -> dict | None:
+    """The log row of a photo whose content already sits in a bin (with ``move``, its original removed once compared
+    byte for byte), or None when it still has to be sorted (or cannot be read: classifying it says why)."""
+    try:
+        holder = contents.holder(src)
+        if holder is None or (move and not filecmp.cmp(src, holder, shallow=False)):
+            return None
+    except OSError:
+        return None
+    row = {"source": str(src), "destination": str(holder), "bin": holder.parent.name, "action": SKIPPED, "error": ""}
+    if move:
+        try:
+            src.unlink()
+        except OSError as err:
+            return {**row, "error": f"already in {holder}, but the original could not be removed: {err}"}
+        row["action"] = REMOVED
+    return row
+
+
+def _sort_one(src: Path, probs, error: str, classes: list[str], bins_dir: Path, threshold: float, move: bool,
+              contents: BinContents) -> dict:
     """Copy (and with ``move`` remove) one photo into its bin; the log row saying what happened."""
     if probs is None:
         return {"source": str(src), "action": FAILED, "error": error}
@@ -271,6 +355,7 @@ def _sort_one(src: Path, probs, error: str, classes: list[str], bins_dir: Path, 
     except OSError as err:
         return {**row, "action": FAILED, "error": f"could not copy into {bins_dir / bin_name}: {err}"}
     row["destination"] = str(dest)
+    contents.add(dest)
     if move:
         try:
             src.unlink()
@@ -314,6 +399,9 @@ def sort_cli(argv: Sequence[str]) -> int:
         if row["action"] in (COPIED, MOVED) and not row["error"]:
             print(f"{row['action']:<6} {row['source']} -> {row['destination']} "
                   f"({row['predicted_class']} {row['probability']:.3f})", flush=True)
+        elif row["action"] in (SKIPPED, REMOVED) and not row["error"]:
+            print(f"{row['action']:<7} {row['source']}: already in {row['destination']} (same content)"
+                  f"{'; original removed' if row['action'] == REMOVED else ''}", flush=True)
         else:
             print(f"{row['action']:<6} {row['source']}: {row['error']}", flush=True)
 
@@ -337,8 +425,11 @@ def sort_cli(argv: Sequence[str]) -> int:
     bins = ", ".join(f"{b}: {int(per_bin.get(b, 0))}" for b in [*df.attrs["class_names"], UNSURE] if b in per_bin)
     failed = failures(df)
     ignored = int((df["action"] == IGNORED).sum())
+    skipped = int((df["action"].isin([SKIPPED, REMOVED]) & (df["error"].fillna("") == "")).sum())
+    kept = "originals removed" if args.move else "not copied again"
+    already = f"{skipped} already in the bins (same content; {kept}); " if skipped else ""
     print(f"\n{len(sorted_rows)} photos {'moved' if args.move else 'copied'} into {args.bins_dir}"
-          f"{' (' + bins + ')' if bins else ''}; {len(failed)} failed; {ignored} hidden files ignored. "
+          f"{' (' + bins + ')' if bins else ''}; {already}{len(failed)} failed; {ignored} hidden files ignored. "
           f"Log: {df.attrs['log']}")
     if len(failed):
         print("Not sorted (left where they are):", file=sys.stderr)
@@ -351,5 +442,5 @@ def sort_cli(argv: Sequence[str]) -> int:
     return 1 if len(failed) else 0
 
 
-__all__ = ["COPIED", "DEFAULT_THRESHOLD", "FAILED", "IGNORED", "LOG_COLUMNS", "LOG_NAME", "MOVED", "UNSURE",
-           "copy_verified", "failures", "sort_cli", "sort_photos"]
+__all__ = ["COPIED", "DEFAULT_THRESHOLD", "FAILED", "IGNORED", "LOG_COLUMNS", "LOG_NAME", "MOVED", "REMOVED", "SKIPPED",
+           "UNSURE", "BinContents", "content_hash", "copy_verified", "failures", "sort_cli", "sort_photos"]
