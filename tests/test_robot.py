@@ -509,3 +509,97 @@ def test_the_next_sort_removes_copies_a_killed_sort_left(tiny_run, photos, tmp_p
     assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir)]) == 0
     assert not part.exists() and unrelated.exists()
     assert "removed 1 unfinished cop(ies)" in capsys.readouterr().out
+
+
+# --- two sorts at once, full disks and lost logs ---------------------------------------------------------------------
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from toyrobot_utils import sorting
+with sorting.BinsLock(Path(sys.argv[1]), Path("elsewhere")):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_sort_into_the_same_bins_is_refused_and_a_killed_ones_lock_is_taken_over(tiny_run, photos, tmp_path,
+                                                                                          capsys):
+    import signal
+    import subprocess
+    import sys
+
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    in_flight = bins / CLASSES[0] / ".new_x.jpg.abc123.part"  # the running sort's copy in progress
+    in_flight.parent.mkdir(parents=True)
+    in_flight.write_bytes(b"half a photo")
+    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(bins)], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(sorting.__file__).parents[1])
+    try:
+        assert other.stdout.readline().strip() == "locked"
+        before = tree_state(photos)
+        assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"Another sort (pid {other.pid} on host " in err
+        assert str(bins) in err and "elsewhere" in err
+        assert in_flight.exists() and tree_state(photos) == before and not list(bins.rglob("*.jpg"))
+    finally:
+        other.send_signal(signal.SIGKILL)  # killed: the lock file stays, but the operating system dropped the lock
+        other.wait()
+    assert (bins / sorting.LOCK_NAME).exists()
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"took over the lock of a sort that ended without releasing it (pid {other.pid} on host" in out
+    assert not in_flight.exists() and "removed 1 unfinished cop(ies)" in out  # no sort is writing it any more
+    assert not (bins / sorting.LOCK_NAME).exists()  # released at the end
+
+
+def test_a_full_disk_stops_the_sort_with_one_line(tiny_run, photos, tmp_path, capsys, monkeypatch):
+    import errno
+
+    _, models_dir = tiny_run
+    before = tree_state(photos)
+    bins = tmp_path / "bins"
+    # the log on a full disk (/dev/full answers every write with ENOSPC)
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--log", "/dev/full", "--move"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Cannot write the log /dev/full (No space left on device)")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+    real_copy, calls = shutil.copy2, []
+
+    def copy_until_full(src, dst, **kwargs):  # the bins' disk fills up at the third photo
+        calls.append(src)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(sorting.shutil, "copy2", copy_until_full)
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--move", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Cannot copy ") and "(No space left on device): the sort stopped" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    moved = sorted_photos(bins)
+    assert len(moved) == 2 and not list(bins.rglob(".*.part")) and not (bins / sorting.LOCK_NAME).exists()
+    assert {p.name for p in moved} | {p.name for p in photos.iterdir()} == {Path(k).name for k in before}
+
+
+@pytest.mark.parametrize("log", ["deleted", "read_only"])
+def test_a_lost_or_read_only_log_stops_the_sort_with_one_line(tiny_run, photos, tmp_path, capsys, log):
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    before = tree_state(photos)
+    if log == "read_only":
+        log_path = Path("/proc/version")  # a file nobody, root included, can append to
+        with pytest.raises(robot.RobotError, match=r"^Cannot write the log /proc/version \(.*\); pass a log file"):
+            sorting.sort_photos(photos, bins, models_dir=models_dir, log_path=log_path)
+    else:
+        log_path = tmp_path / "logs" / "sort.csv"
+        with pytest.raises(robot.RobotError, match=r"Cannot write the log .*sort.csv \(deleted during the sort\): the "
+                                                   r"sort stopped after 1 photo\(s\); .*new_.*\.jpg is in .*"):
+            sorting.sort_photos(photos, bins, models_dir=models_dir, log_path=log_path,
+                                on_result=lambda row: log_path.unlink(missing_ok=True))
+    assert tree_state(photos) == before  # copy mode: every original as it was
+    assert len(sorted_photos(bins)) <= 2 and not (bins / sorting.LOCK_NAME).exists()
