@@ -17,7 +17,7 @@ import pytest
 
 from conftest import make_dataset
 from test_robot import CLASSES, NAME, train_tiny_run
-from toyrobot_utils import evaluation, export, robot
+from toyrobot_utils import evaluation, export, lite, robot
 from toyrobot_utils.__main__ import main
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "tflite_latency.py"
@@ -170,3 +170,44 @@ def test_export_command_and_its_errors(exported, tmp_path, capsys):
         export.TFLiteModel(out / "missing.tflite")
     with pytest.raises(robot.RobotError, match="run notebook 02"):
         export.export_tflite(models_dir=tmp_path / "empty", data_dir=data_dir)
+
+
+def test_a_tflite_file_is_checked_against_its_manifest_before_any_interpreter_sees_it(exported, tmp_path):
+    """tf.lite.Interpreter kills the process (segmentation fault) on a truncated file: the manifest's size and
+    SHA-256 refuse it first, in one line, in a separate process here so that a crash would show as its exit code."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import truncate, write_image
+
+    _, _, out_dir, result = exported
+    manifest = json.loads(result["manifest"].read_text())
+    assert manifest["files"]["float32"]["sha256"] == lite.file_sha256(result["paths"]["float32"])
+    photo = write_image(tmp_path / "photo.jpg", seed=3)
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    shutil.copy2(result["manifest"], copies / result["manifest"].name)
+    truncated = truncate(shutil.copy2(result["paths"]["float32"], copies / f"{NAME}.float32.tflite"), keep=0.5)
+    damaged = shutil.copy2(result["paths"]["float16"], copies / f"{NAME}.float16.tflite")
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+    damaged.write_bytes(bytes(data))
+    for path, expected in ((truncated, "bytes but its manifest says"), (damaged, "SHA-256 mismatch")):
+        done = subprocess.run([sys.executable, "-m", "toyrobot_utils", "predict", str(photo), "--model", str(path)],
+                              capture_output=True, text=True, timeout=300, cwd=Path(lite.__file__).parents[1])
+        assert done.returncode == 2, done.stderr[-2000:]
+        err = done.stderr.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: The TFLite model {path}") and expected in err[0]
+        with pytest.raises(lite.LiteError, match=expected):
+            lite.TFLiteModel(path)
+
+    old = json.loads(result["manifest"].read_text())  # a manifest from before the check: no hash to compare with
+    for entry in old["files"].values():
+        entry.pop("sha256")
+    (copies / result["manifest"].name).write_text(json.dumps(old))
+    shutil.copy2(result["paths"]["int8"], copies / f"{NAME}.int8.tflite")
+    with pytest.raises(robot.RobotError, match=r"records no size and SHA-256 for tiny.int8.tflite .*export again"):
+        robot.choose_model(copies / f"{NAME}.int8.tflite")
+    with pytest.raises(lite.LiteError, match="records no size and SHA-256"):
+        lite.TFLiteModel(copies / f"{NAME}.int8.tflite")
