@@ -603,3 +603,16 @@ def test_a_lost_or_read_only_log_stops_the_sort_with_one_line(tiny_run, photos, 
                                 on_result=lambda row: log_path.unlink(missing_ok=True))
     assert tree_state(photos) == before  # copy mode: every original as it was
     assert len(sorted_photos(bins)) <= 2 and not (bins / sorting.LOCK_NAME).exists()
+
+
+def test_a_photo_over_the_pixel_limit_is_skipped_with_its_reason(tiny_run, photos, tmp_path, capsys):
+    _, models_dir = tiny_run
+    write_image(photos / "scan.png", (640, 480), seed=4)
+    before = tree_state(photos)
+    assert main(["sort", str(photos), str(tmp_path / "bins"), "--models-dir", str(models_dir), "--quiet",
+                 "--max-pixels", "200000"]) == 1
+    err = capsys.readouterr().err
+    assert "scan.png: too many pixels (640x480 px = 0 megapixels to decode, above the limit of 0.2 megapixels)" in err
+    assert tree_state(photos) == before and len(sorted_photos(tmp_path / "bins")) == len(before) - 1
+    df = robot.predict_photos([photos / "scan.png"], models_dir=models_dir, max_pixels=400_000)
+    assert df["error"].iloc[0] == ""

@@ -296,7 +296,7 @@ def _first_line(err: BaseException) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _read_photo(path: Path, image_size: tuple[int, int]) -> tuple[np.ndarray | None, str]:
+def _read_photo(path: Path, image_size: tuple[int, int], max_pixels: int | None) -> tuple[np.ndarray | None, str]:
     """(uint8 array at ``image_size``, "") or (None, why it cannot be used): the audit's per-file check, which
     decodes the whole file with ``images.load_array`` exactly as the training pipeline does."""
     from .audit import check_photo
@@ -304,7 +304,7 @@ def _read_photo(path: Path, image_size: tuple[int, int]) -> tuple[np.ndarray | N
     if not Path(path).exists():
         return None, "no such file; check the path"
     try:
-        return check_photo(path, image_size)
+        return check_photo(path, image_size, max_pixels)
     except Exception as err:  # noqa: BLE001 - one bad file must never stop the others
         return None, f"cannot be read ({type(err).__name__}: {err})"
 
@@ -314,9 +314,10 @@ def is_hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
 
-def classify_files(resolved, files: Sequence[Path], batch_size: int) -> list[tuple[np.ndarray | None, str]]:
+def classify_files(resolved, files: Sequence[Path], batch_size: int,
+                   max_pixels: int | None = None) -> list[tuple[np.ndarray | None, str]]:
     """Class probabilities (or the reason a file cannot be read) for each of ``files``, read in parallel (``sorting``
-    uses it too)."""
+    uses it too). A photo needing more than ``max_pixels`` pixels decoded is skipped with its reason."""
     preprocess = getattr(resolved, "preprocess", None)
     if preprocess is None:  # a ResolvedModel made elsewhere (evaluation.resolve_model): TensorFlow's preprocessing
         from .data import preprocessing_fn
@@ -324,7 +325,7 @@ def classify_files(resolved, files: Sequence[Path], batch_size: int) -> list[tup
         preprocess = preprocessing_fn(resolved.preprocessing)
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        decoded = list(pool.map(lambda f: _read_photo(f, resolved.image_size), files))
+        decoded = list(pool.map(lambda f: _read_photo(f, resolved.image_size, max_pixels), files))
     good = [i for i, (array, _) in enumerate(decoded) if array is not None]
     results: list[tuple[np.ndarray | None, str]] = [(None, problem) for _, problem in decoded]
     if good:
@@ -349,7 +350,7 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
 
 def predict_photos(paths: Iterable[str | Path], model: str | Path | None = None, *,
                    models_dir: str | Path | None = None, batch_size: int = config.BATCH_SIZE,
-                   choice: ModelChoice | None = None, resolved=None) -> pd.DataFrame:
+                   choice: ModelChoice | None = None, resolved=None, max_pixels: int | None = None) -> pd.DataFrame:
     """One row per photo: ``path``, ``filename``, ``predicted_label``, ``predicted_probability``, one ``prob_<class>``
     column per class, and ``error`` (empty, or why the file could not be read; its other columns are then empty).
 
@@ -363,7 +364,7 @@ def predict_photos(paths: Iterable[str | Path], model: str | Path | None = None,
     rows = []
     for start in range(0, len(files), 4 * batch_size):
         chunk = files[start:start + 4 * batch_size]
-        for path, (probs, error) in zip(chunk, classify_files(resolved, chunk, batch_size)):
+        for path, (probs, error) in zip(chunk, classify_files(resolved, chunk, batch_size, max_pixels)):
             row = {"path": str(path), "filename": path.name}
             if probs is None:
                 row.update({"predicted_label": None, "predicted_probability": np.nan, "error": error})
@@ -391,6 +392,9 @@ def model_arguments(parser: argparse.ArgumentParser) -> None:
                              "TensorFlow on LiteRT) (default: the best trained model of the photos you trained on "
                              "last: highest test accuracy, then validation accuracy)")
     parser.add_argument("--models-dir", type=Path, default=config.MODELS_DIR, help="default: %(default)s")
+    parser.add_argument("--max-pixels", type=int, default=config.MAX_IMAGE_PIXELS,
+                        help="skip (with the reason) a photo that needs more pixels decoded; JPEGs are decoded "
+                             "scaled down to the model's size (default %(default)s)")
 
 
 def predict_cli(argv: Sequence[str]) -> int:
@@ -411,7 +415,7 @@ def predict_cli(argv: Sequence[str]) -> int:
         choice = choose_model(args.model, args.models_dir)
         print(f"model: {choice.name} - {choice.reason}\n{lineage.summary(choice.name, choice.record)}", file=info,
               flush=True)
-        df = predict_photos(args.images, choice=choice)
+        df = predict_photos(args.images, choice=choice, max_pixels=args.max_pixels)
     except RobotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

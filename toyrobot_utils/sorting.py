@@ -222,7 +222,8 @@ class _Log:
 def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path | None = None,
                 models_dir: str | Path | None = None, threshold: float = DEFAULT_THRESHOLD, move: bool = False,
                 recursive: bool = False, log_path: str | Path | None = None, batch_size: int = config.BATCH_SIZE,
-                on_result: Callable[[dict], None] | None = None, choice: ModelChoice | None = None) -> pd.DataFrame:
+                on_result: Callable[[dict], None] | None = None, choice: ModelChoice | None = None,
+                max_pixels: int | None = None) -> pd.DataFrame:
     """Copy (``move=True``: move) every photo of ``src_dir`` into ``bins_dir/<class>/``, or ``bins_dir/unsure/``
     when its top probability is below ``threshold``; return one row per file (the log's columns).
 
@@ -232,7 +233,8 @@ def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path 
     "ignored" for hidden files. ``on_result`` is called with each row as
     soon as it is decided (the CLI prints progress with it). The log is appended to ``log_path`` (default
     ``bins_dir/sort_log.csv``). ``choice``: an already chosen model (``choose_model``), instead of ``model``.
-    ``df.attrs`` holds the model, why it was chosen, and the log's path.
+    ``max_pixels``: a photo that needs more pixels decoded (default ``config.MAX_IMAGE_PIXELS``; JPEGs are decoded
+    scaled down) fails with its size and the limit. ``df.attrs`` holds the model, why it was chosen, and the log.
     """
     src_dir, bins_dir = check_folders(src_dir, bins_dir, threshold)
     choice = choice or choose_model(model, models_dir)
@@ -261,7 +263,7 @@ def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path 
                 on_result(row)
 
         try:
-            _sort_files(files, resolved, bins_dir, threshold, move, batch_size, record, stop)
+            _sort_files(files, resolved, bins_dir, (threshold, move, batch_size, max_pixels), record, stop)
         finally:
             stop.restore()
             log.close()
@@ -287,10 +289,12 @@ def check_folders(src_dir: str | Path, bins_dir: str | Path, threshold: float = 
     return src_dir, bins_dir
 
 
-def _sort_files(files: list[Path], resolved, bins_dir: Path, threshold: float, move: bool, batch_size: int,
-                record: Callable[[dict], None], stop) -> None:
+def _sort_files(files: list[Path], resolved, bins_dir: Path, options: tuple, record: Callable[[dict], None],
+                stop) -> None:
     """The sort itself: hidden files logged as ignored, photos already in a bin skipped, the others classified a few
-    batches at a time and copied (or moved) into their bins, until done or Ctrl-C."""
+    batches at a time and copied (or moved) into their bins, until done or Ctrl-C. ``options``: (threshold, move,
+    batch_size, max_pixels) of ``sort_photos``."""
+    threshold, move, batch_size, max_pixels = options
     classes = resolved.class_names
     for f in files:
         if is_hidden(f):
@@ -307,7 +311,7 @@ def _sort_files(files: list[Path], resolved, bins_dir: Path, threshold: float, m
                 chunk.append(src)
             else:
                 record(done)
-        for src, (probs, error) in zip(chunk, classify_files(resolved, chunk, batch_size)):
+        for src, (probs, error) in zip(chunk, classify_files(resolved, chunk, batch_size, max_pixels)):
             if stop.requested:
                 break
             record(_already_sorted(src, contents, move)  # a twin of a photo sorted a moment ago
@@ -536,7 +540,7 @@ def sort_cli(argv: Sequence[str]) -> int:
         choice = choose_model(args.model, args.models_dir)
         print(f"model: {choice.name} - {choice.reason}\n{lineage.summary(choice.name, choice.record)}", flush=True)
         df = sort_photos(args.src_dir, args.bins_dir, choice=choice, threshold=args.threshold, move=args.move,
-                         recursive=args.recursive, log_path=args.log, on_result=show)
+                         recursive=args.recursive, log_path=args.log, on_result=show, max_pixels=args.max_pixels)
     except RobotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
