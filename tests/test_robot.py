@@ -616,3 +616,70 @@ def test_a_photo_over_the_pixel_limit_is_skipped_with_its_reason(tiny_run, photo
     assert tree_state(photos) == before and len(sorted_photos(tmp_path / "bins")) == len(before) - 1
     df = robot.predict_photos([photos / "scan.png"], models_dir=models_dir, max_pixels=400_000)
     assert df["error"].iloc[0] == ""
+
+
+# --- clear, early messages -------------------------------------------------------------------------------------------
+
+
+def test_a_model_with_python_code_in_it_is_called_so_not_damaged(tiny_run, photos, tmp_path, capsys):
+    import keras
+
+    _, models_dir = tiny_run
+    other = copy_run(models_dir, tmp_path / "models")
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    outputs = keras.layers.Dense(len(CLASSES), activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, outputs).save(other / f"{NAME}.keras")
+    assert main(["predict", str(photos), "--models-dir", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: The model file {other / (NAME + '.keras')} holds Python code (a Lambda layer)")
+    assert "damaged" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_links_that_loop_or_lead_nowhere_are_reported_not_dropped(tiny_run, photos, tmp_path, capsys):
+    _, models_dir = tiny_run
+    n_photos = len(list(photos.iterdir()))
+    (photos / "loop_a.jpg").symlink_to(photos / "loop_b.jpg")
+    (photos / "loop_b.jpg").symlink_to(photos / "loop_a.jpg")
+    (photos / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    (photos / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    df = robot.predict_photos([photos], models_dir=models_dir)
+    errors = df.set_index("filename")["error"]
+    assert len(df) == n_photos + 3 and ".DS_Store" not in errors  # hidden files left out, as sort does
+    for name in ("loop_a.jpg", "loop_b.jpg", "gone.jpg"):
+        assert errors[name].startswith("a symbolic link that leads to no file")
+    assert main(["predict", str(photos / "loop_a.jpg"), "--models-dir", str(models_dir)]) == 1
+    assert "a symbolic link that leads to no file" in capsys.readouterr().out
+
+    df = sorting.sort_photos(photos, tmp_path / "bins", models_dir=models_dir)
+    failed = sorting.failures(df)
+    assert sorted(Path(s).name for s in failed["source"]) == ["gone.jpg", "loop_a.jpg", "loop_b.jpg"]
+    assert len(df) == n_photos + 4  # every entry accounted for: photos, three links, the ignored .DS_Store
+
+
+def test_predict_on_a_folder_ignores_hidden_files_like_sort(tiny_run, photos, capsys):
+    _, models_dir = tiny_run
+    (photos / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    assert main(["predict", str(photos), "--models-dir", str(models_dir)]) == 0
+    assert ".DS_Store" not in capsys.readouterr().out
+
+
+def test_sort_names_a_missing_photo_folder_before_looking_for_a_model(tmp_path, capsys):
+    assert main(["sort", str(tmp_path / "nowhere"), str(tmp_path / "bins"), "--models-dir",
+                 str(tmp_path / "no_models")]) == 2
+    err = capsys.readouterr()
+    assert err.err.startswith(f"error: The photo folder {tmp_path / 'nowhere'} does not exist") and not err.out
+    assert not (tmp_path / "bins").exists()
+
+
+def test_class_names_the_sorter_uses_itself_are_refused_when_first_read(tmp_path):
+    from toyrobot_utils.audit import DataSetError, audit
+
+    for reserved in ("unsure", "sort_log.csv", "Unsure"):
+        data_dir = make_dataset(tmp_path / reserved, classes=("cars", reserved),
+                                counts={"training": 1, "validation": 1, "test": 1})
+        message = rf"class folder {re.escape(str(data_dir / 'training' / reserved))} is named .*rename that folder"
+        with pytest.raises(DataSetError, match=message):
+            audit(data_dir)
+        with pytest.raises(DataSetError, match=message):  # training reads its classes through the audit
+            data.load_datasets(data_dir, image_size=(SIZE, SIZE), verbose=False)

@@ -230,6 +230,10 @@ def _check_layout(data_dir: Path, splits: tuple[str, ...]) -> list[str]:
             check_folder_name(name, f"the folder {data_dir / reference / name}")
         except UnsafeNameError as err:
             raise DataSetError(str(err)) from None
+        if name.lower() in config.RESERVED_CLASS_NAMES:
+            raise DataSetError(f"The class folder {data_dir / reference / name} is named {name!r}, a name the robot's "
+                               "sorter uses itself (the bin for unsure photos, or its log); rename that folder in "
+                               "every split (e.g. to 'other').")
     problems = []
     for s in splits:
         missing_classes = sorted(set(class_names) - set(folders[s]))

@@ -256,6 +256,12 @@ def load_model(choice: ModelChoice):
     except FileNotFoundError as err:
         raise RobotError(f"{err}") from None
     except Exception as err:  # noqa: BLE001 - Keras reports a damaged file in many ways ("File not found"...)
+        if "safe_mode" in str(err):  # Keras refuses to run Python code stored in the file (a Lambda layer)
+            raise RobotError(
+                f"The model file {choice.model_path} holds Python code (a Lambda layer), which Keras refuses to load "
+                "in safe mode, and the robot never runs code from a model file: rebuild the network without a "
+                "Lambda layer (a registered custom layer, as in data.py) and retrain it."
+            ) from None
         raise RobotError(
             f"The model file {choice.model_path} cannot be read ({type(err).__name__}: {_first_line(err)}): it is "
             "damaged or incomplete (an interrupted copy or write?). Copy it again from where it came from, or "
@@ -301,7 +307,7 @@ def _read_photo(path: Path, image_size: tuple[int, int], max_pixels: int | None)
     decodes the whole file with ``images.load_array`` exactly as the training pipeline does."""
     from .audit import check_photo
 
-    if not Path(path).exists():
+    if not Path(path).exists() and not Path(path).is_symlink():  # a broken or looping link: the audit says which
         return None, "no such file; check the path"
     try:
         return check_photo(path, image_size, max_pixels)
@@ -336,13 +342,20 @@ def classify_files(resolved, files: Sequence[Path], batch_size: int,
     return results
 
 
+def folder_files(folder: Path) -> list[Path]:
+    """The entries of ``folder`` a photo may be (sorted): files, and symbolic links that lead nowhere or loop, so
+    that the audit's check reports them instead of their vanishing from the counts."""
+    return sorted(f for f in folder.iterdir() if f.is_file() or (f.is_symlink() and not f.exists()))
+
+
 def _expand(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; a folder stands for the files directly inside it (sorted)."""
+    """Files as given; a folder stands for the files directly inside it (sorted), hidden ones (``.DS_Store``...)
+    left out as ``sort`` does."""
     out = []
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.is_file())
+            out += [f for f in folder_files(p) if not is_hidden(f)]
         else:
             out.append(p)
     return out
@@ -446,6 +459,7 @@ __all__ = [
     "RobotError",
     "finite_number",
     "choose_model",
+    "folder_files",
     "classify_files",
     "is_hidden",
     "model_arguments",

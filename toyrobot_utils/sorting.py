@@ -52,11 +52,12 @@ import numpy as np
 import pandas as pd
 
 from . import config, lineage
-from .robot import ModelChoice, RobotError, choose_model, classify_files, is_hidden, load_model, model_arguments
+from .robot import (ModelChoice, RobotError, choose_model, classify_files, folder_files, is_hidden, load_model,
+                    model_arguments)
 
-UNSURE = "unsure"
+UNSURE = config.UNSURE_BIN
 DEFAULT_THRESHOLD = 0.6
-LOG_NAME = "sort_log.csv"
+LOG_NAME = config.SORT_LOG_NAME
 LOG_COLUMNS = ["time", "source", "destination", "bin", "predicted_class", "probability", "probabilities",
                "threshold", "action", "error", "model"]
 COPIED, MOVED, FAILED, IGNORED = "copied", "moved", "failed", "ignored"
@@ -70,7 +71,7 @@ DISK_PROBLEMS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 def _files_to_sort(src_dir: Path, bins_dir: Path, recursive: bool) -> list[Path]:
     bins_resolved = bins_dir.resolve()
     if not recursive:
-        return sorted(p for p in src_dir.iterdir() if p.is_file())
+        return folder_files(src_dir)
     found = []
     for root, dirs, files in os.walk(src_dir):
         root_path = Path(root)
