@@ -35,6 +35,11 @@ def _image_size_arg(text: str) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
+# A worker whose chief is down (or not started yet) asks again and again; Keras Tuner lets one request wait an hour,
+# silently. Ten minutes leaves time to start the chief after the workers, and a stopped chief ends the workers soon.
+DEFAULT_WORKER_WAIT = 600.0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m toyrobot_utils tune",
@@ -70,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
         help=f"distributed: the chief's address; the chief binds to it (env {ENV_ORACLE_IP})")
     add("--oracle-port", type=int, default=os.environ.get(ENV_ORACLE_PORT),
         help=f"distributed: the chief's port (env {ENV_ORACLE_PORT})")
-    add("--oracle-timeout", type=float, default=None,
-        help="worker: seconds to wait for the chief per request before giving up (Keras Tuner's default: 3600)")
+    add("--oracle-timeout", type=float, default=DEFAULT_WORKER_WAIT,
+        help="worker: seconds to wait for the chief per request before giving up with a message naming it "
+             "(default %(default)s; Keras Tuner's own: 3600)")
     add("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras/Keras Tuner output; default %(default)s")
     return parser
 
