@@ -21,7 +21,9 @@ that no photo can get lost:
   interrupted earlier sort, or a duplicate of a photo sorted just before) is not copied again but logged as
   "skipped", naming the file that holds it; with ``move`` its original is removed once it has been compared byte for
   byte with that file, so ``--move`` still leaves every photo in a bin. Only bin files of the same size as a photo
-  are hashed, so the check costs nothing when nothing was sorted before.
+  are hashed, so the check costs nothing when nothing was sorted before;
+- one sort at a time per bins folder (``BinsLock``): a second one is refused with one line naming the running one;
+- a full disk, or a log that cannot be written (read-only, deleted, unplugged), stops the sort with one line.
 
 Only the files directly inside the source folder are sorted unless ``recursive=True``; recursion skips hidden
 folders and the bins folder itself (bins may live inside the source folder). Hidden files (``.DS_Store``...) are
@@ -252,13 +254,15 @@ def sort_photos(src_dir: str | Path, bins_dir: str | Path, *, model: str | Path 
         removed_parts = _remove_interrupted_copies(bins_dir, [*classes, UNSURE])
         files = _files_to_sort(src_dir, bins_dir, recursive)
         log = _Log(log_path)
-        rows = []
+        rows, placed = [], []
         stop = _StopAfterCurrentPhoto()
 
         def record(row):
             row = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "threshold": float(threshold),
                    "model": choice.name, **row}
-            log.write(row, sorted_before=sum(r["action"] in (COPIED, MOVED) for r in rows))
+            log.write(row, sorted_before=len(placed))
+            if row["action"] in (COPIED, MOVED):
+                placed.append(row)
             rows.append(row)
             if on_result is not None:
                 on_result(row)
