@@ -255,3 +255,21 @@ def test_augmentation_benchmark_times_both_ways(tmp_path):
     module = _module("augmentation")
     names = [type(layer).__name__ for layer in module.four_layers().layers]
     assert names == ["RandomRotation", "RandomTranslation", "RandomZoom", "RandomFlip", "RandomBrightnessScale"]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# sort_throughput.py
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sort_throughput_quick_measures_keras_and_tflite_and_the_rerun(tmp_path):
+    """About a minute: trains the baseline for one epoch, exports it, and sorts 40 photos twice with each runtime."""
+    results = tmp_path / "RESULTS.md"
+    proc = _run("sort_throughput.py", "--quick", "--results", results, "--work", tmp_path / "work", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    section = _section(results, "sort")
+    assert "| 40 | Keras (.keras, TensorFlow) |" in section and "| 40 | float32 .tflite, full install (" in section
+    assert "The light install was not measured" in section  # neither --light-python nor --make-light-venv
+    assert not list((tmp_path / "work").glob("bins_*"))  # the bins of each measurement are removed
+    assert sorted(p.name for p in (tmp_path / "work" / "photos_40").iterdir())[0] == "IMG_00000.jpg"

@@ -110,7 +110,11 @@ def test_the_parsers_defaults_are_the_modules_own():
         tuner.WRITEUP_SEARCH[k] for k in ("max_trials", "executions_per_trial", "epochs"))
     assert tune["project_name"] == trials.PROJECT_NAME
     assert TUNE_ALGORITHMS == tuner.ALGORITHMS
+    from toyrobot_utils.tuning import command
+
+    assert tune["oracle_timeout"] == command.DEFAULT_WORKER_WAIT
     sort = vars(parser.parse_args(["sort", "a", "b"]))
+    assert sort["max_pixels"] == config.MAX_IMAGE_PIXELS
     assert sort["threshold"] == sorting.DEFAULT_THRESHOLD
     export_args = vars(parser.parse_args(["export-tflite"]))
     assert tuple(export_args["variants"].split(",")) == export.VARIANTS

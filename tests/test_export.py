@@ -18,7 +18,7 @@ from test_robot import CLASSES, NAME, train_tiny_run
 
 from toyrobot_utils.__main__ import main
 from toyrobot_utils.analysis import evaluation
-from toyrobot_utils.robot import export, predict
+from toyrobot_utils.robot import export, lite, predict
 
 from conftest import make_dataset
 
@@ -49,7 +49,7 @@ def test_three_files_and_a_manifest_written_atomically(exported):
     for variant, path in result["paths"].items():
         assert path == out_dir / f"{NAME}.{variant}.tflite" and path.stat().st_size > 0
         assert path.read_bytes()[4:8] == b"TFL3"  # the TFLite flatbuffer identifier
-    dtypes = {v: {np.dtype(t["dtype"]).name for t in export.TFLiteModel(p).interpreter.get_tensor_details()}
+    dtypes = {v: {np.dtype(t["dtype"]).name for t in lite.TFLiteModel(p).interpreter.get_tensor_details()}
               for v, p in result["paths"].items()}
     assert "float16" not in dtypes["float32"] and "int8" not in dtypes["float32"]
     assert "float16" in dtypes["float16"]  # float16 weights, not another quantization
@@ -74,7 +74,7 @@ def test_tflite_predictions_agree_with_keras(exported, held_out):
     _, _, _, result = exported
     images, labels, _, keras_probs = held_out
     assert len(images) == 3 * len(CLASSES)
-    predictions = {v: export.TFLiteModel(p, threads=1).predict(images) for v, p in result["paths"].items()}
+    predictions = {v: lite.TFLiteModel(p, threads=1).predict(images) for v, p in result["paths"].items()}
     np.testing.assert_allclose(predictions["float32"], keras_probs, atol=1e-5)
     np.testing.assert_allclose(predictions["float16"], keras_probs, atol=5e-3)
     assert (predictions["float16"].argmax(1) == keras_probs.argmax(1)).all()
@@ -87,7 +87,7 @@ def test_tflite_predictions_agree_with_keras(exported, held_out):
 def test_int8_input_is_quantized_with_the_tensors_scale_and_zero_point(exported, held_out):
     _, _, _, result = exported
     images, _, _, keras_probs = held_out
-    model = export.TFLiteModel(result["paths"]["int8"])
+    model = lite.TFLiteModel(result["paths"]["int8"])
     scale, zero_point = model.input["quantization"]
     q = model.quantize(images)
     assert q.dtype == np.int8
@@ -168,8 +168,8 @@ def test_export_command_and_its_errors(exported, tmp_path, capsys):
         export.export_tflite(NAME, models_dir=models_dir, data_dir=other, out_dir=out)
     with pytest.raises(export.ExportError, match="unknown variant"):
         export.export_tflite(NAME, models_dir=models_dir, data_dir=data_dir, out_dir=out, variants=("int4",))
-    with pytest.raises(export.LiteError, match="export-tflite"):
-        export.TFLiteModel(out / "missing.tflite")
+    with pytest.raises(lite.LiteError, match="export-tflite"):
+        lite.TFLiteModel(out / "missing.tflite")
     with pytest.raises(predict.RobotError, match="run notebook 02"):
         export.export_tflite(models_dir=tmp_path / "empty", data_dir=data_dir)
 
@@ -189,3 +189,44 @@ def test_keras_and_tflite_models_reach_the_robot_through_one_declared_interface(
     assert keras_side.class_names == lite_side.class_names and keras_side.image_size == lite_side.image_size
     batch = np.zeros((1, *keras_side.image_size, 3), dtype=np.uint8)
     np.testing.assert_allclose(keras_side.preprocess(batch), lite_side.preprocess(batch), atol=1e-6)
+
+
+def test_a_tflite_file_is_checked_against_its_manifest_before_any_interpreter_sees_it(exported, tmp_path):
+    """tf.lite.Interpreter kills the process (segmentation fault) on a truncated file: the manifest's size and
+    SHA-256 refuse it first, in one line, in a separate process here so that a crash would show as its exit code."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import truncate, write_image
+
+    _, _, out_dir, result = exported
+    manifest = json.loads(result["manifest"].read_text())
+    assert manifest["files"]["float32"]["sha256"] == lite.file_sha256(result["paths"]["float32"])
+    photo = write_image(tmp_path / "photo.jpg", seed=3)
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    shutil.copy2(result["manifest"], copies / result["manifest"].name)
+    truncated = truncate(shutil.copy2(result["paths"]["float32"], copies / f"{NAME}.float32.tflite"), keep=0.5)
+    damaged = shutil.copy2(result["paths"]["float16"], copies / f"{NAME}.float16.tflite")
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+    damaged.write_bytes(bytes(data))
+    for path, expected in ((truncated, "bytes but its manifest says"), (damaged, "SHA-256 mismatch")):
+        done = subprocess.run([sys.executable, "-m", "toyrobot_utils", "predict", str(photo), "--model", str(path)],
+                              capture_output=True, text=True, timeout=300, cwd=Path(lite.__file__).parents[1])
+        assert done.returncode == 2, done.stderr[-2000:]
+        err = done.stderr.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: The TFLite model {path}") and expected in err[0]
+        with pytest.raises(lite.LiteError, match=expected):
+            lite.TFLiteModel(path)
+
+    old = json.loads(result["manifest"].read_text())  # a manifest from before the check: no hash to compare with
+    for entry in old["files"].values():
+        entry.pop("sha256")
+    (copies / result["manifest"].name).write_text(json.dumps(old))
+    shutil.copy2(result["paths"]["int8"], copies / f"{NAME}.int8.tflite")
+    with pytest.raises(predict.RobotError, match=r"records no size and SHA-256 for tiny.int8.tflite .*export again"):
+        predict.choose_model(copies / f"{NAME}.int8.tflite")
+    with pytest.raises(lite.LiteError, match="records no size and SHA-256"):
+        lite.TFLiteModel(copies / f"{NAME}.int8.tflite")

@@ -268,11 +268,84 @@ def test_sort_never_overwrites_a_file_in_a_bin(tiny_run, photos, tmp_path):
     assert all(after[k] == v for k, v in existing.items())
 
     df2 = sorting.sort_photos(photos, bins, models_dir=models_dir, threshold=0.5)  # the same photos again
-    assert set(df2["destination"]).isdisjoint(df["destination"])
-    assert all(tree_state(bins)[k] == v for k, v in after.items() if k != sorting.LOG_NAME)
+    assert set(df2["action"]) == {sorting.SKIPPED}  # recognised by content: nothing copied twice
+    assert list(df2["destination"]) == list(df["destination"])
+    assert tree_state(bins) == {**after, sorting.LOG_NAME: tree_state(bins)[sorting.LOG_NAME]}
     log = read_log(bins / sorting.LOG_NAME)  # appended, one header
     assert len(log) == 2 * len(df)
     assert (bins / sorting.LOG_NAME).read_text().count("time,source,destination") == 1
+
+
+def sorted_photos(bins: Path) -> list[Path]:
+    return sorted(p for p in bins.rglob("*") if p.is_file() and p.name != sorting.LOG_NAME)
+
+
+def test_a_rerun_sorts_only_what_is_left_recognised_by_content(tiny_run, photos, tmp_path, capsys, monkeypatch):
+    """Ctrl-C after 2 photos, then the same command: the rest is sorted, nothing twice; a third run copies nothing;
+    a renamed photo already in a bin and a duplicate inside the inbox are reported, not copied."""
+    import signal
+
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    originals = sorted(photos.iterdir())
+    real_copy, copies = sorting.copy_verified, []
+
+    def copy_then_ctrl_c(src, bin_dir):
+        copies.append(src)
+        result = real_copy(src, bin_dir)
+        if len(copies) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(sorting, "copy_verified", copy_then_ctrl_c)
+    command = ["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--quiet"]
+    assert main(command) == 130
+    assert "run the same command again" in capsys.readouterr().err
+    monkeypatch.setattr(sorting, "copy_verified", real_copy)
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert f"{len(originals) - 2} photos copied" in out
+    assert "2 already in the bins (same content; not copied again)" in out
+    in_bins = sorted_photos(bins)
+    assert sorted(p.name for p in in_bins) == sorted(p.name for p in originals)  # each photo once, no *_1.jpg
+
+    shutil.copy2(originals[0], photos / "same_photo_other_name.jpg")  # already sorted under its first name
+    shutil.copy2(originals[1], photos / "twin_in_inbox.jpg")
+    df = sorting.sort_photos(photos, bins, models_dir=models_dir)
+    assert set(df["action"]) == {sorting.SKIPPED} and sorting.failures(df).empty
+    by_name = df.set_index(df["source"].map(lambda s: Path(s).name))["destination"]
+    assert Path(by_name["same_photo_other_name.jpg"]).read_bytes() == originals[0].read_bytes()
+    assert Path(by_name["same_photo_other_name.jpg"]).name == originals[0].name
+    assert sorted_photos(bins) == in_bins
+
+
+def test_duplicates_in_one_run_are_copied_once(tiny_run, photos, tmp_path):
+    _, models_dir = tiny_run
+    first = sorted(photos.iterdir())[0]
+    shutil.copy2(first, photos / "zz_copy_of_first.jpg")
+    df = sorting.sort_photos(photos, tmp_path / "bins", models_dir=models_dir)
+    row = df[df["source"].str.endswith("zz_copy_of_first.jpg")].iloc[0]
+    assert row["action"] == sorting.SKIPPED and Path(row["destination"]).name == first.name
+    assert len(sorted_photos(tmp_path / "bins")) == len(df) - 1
+
+
+def test_move_rerun_removes_originals_only_when_their_copy_is_in_a_bin(tiny_run, photos, tmp_path):
+    """A --move killed between the verified copy and the deletion: the rerun removes that original (its bytes are
+    in the bin) and moves the rest; a file of the same size but other content is never taken for it."""
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    files = sorted(photos.iterdir())
+    contents = {f.name: f.read_bytes() for f in files}
+    placed = sorting.copy_verified(files[0], bins / CLASSES[0])  # the kill came after this copy
+    impostor = bins / CLASSES[1] / "impostor.jpg"  # same size as files[1], other bytes
+    impostor.parent.mkdir(parents=True)
+    impostor.write_bytes(bytes(reversed(contents[files[1].name])))
+    df = sorting.sort_photos(photos, bins, models_dir=models_dir, move=True, threshold=0.0)
+    actions = df.set_index(df["source"].map(lambda s: Path(s).name))["action"]
+    assert actions[files[0].name] == sorting.REMOVED and actions[files[1].name] == sorting.MOVED
+    assert list(photos.iterdir()) == []
+    assert {p.name: p.read_bytes() for p in sorted_photos(bins) if p != impostor} == contents
+    assert df.set_index("action").loc[sorting.REMOVED, "destination"] == str(placed)
 
 
 def test_sort_reports_unreadable_files_and_sorts_the_rest(tiny_run, photos, tmp_path, capsys):
@@ -455,3 +528,178 @@ def test_the_next_sort_removes_copies_a_killed_sort_left(tiny_run, photos, tmp_p
     assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir)]) == 0
     assert not part.exists() and unrelated.exists()
     assert "removed 1 unfinished cop(ies)" in capsys.readouterr().out
+
+
+# --- two sorts at once, full disks and lost logs ---------------------------------------------------------------------
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from toyrobot_utils import sorting
+with sorting.BinsLock(Path(sys.argv[1]), Path("elsewhere")):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_sort_into_the_same_bins_is_refused_and_a_killed_ones_lock_is_taken_over(tiny_run, photos, tmp_path,
+                                                                                          capsys):
+    import signal
+    import subprocess
+    import sys
+
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    in_flight = bins / CLASSES[0] / ".new_x.jpg.abc123.part"  # the running sort's copy in progress
+    in_flight.parent.mkdir(parents=True)
+    in_flight.write_bytes(b"half a photo")
+    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(bins)], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(sorting.__file__).parents[1])
+    try:
+        assert other.stdout.readline().strip() == "locked"
+        before = tree_state(photos)
+        assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"Another sort (pid {other.pid} on host " in err
+        assert str(bins) in err and "elsewhere" in err
+        assert in_flight.exists() and tree_state(photos) == before and not list(bins.rglob("*.jpg"))
+    finally:
+        other.send_signal(signal.SIGKILL)  # killed: the lock file stays, but the operating system dropped the lock
+        other.wait()
+    assert (bins / sorting.LOCK_NAME).exists()
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"took over the lock of a sort that ended without releasing it (pid {other.pid} on host" in out
+    assert not in_flight.exists() and "removed 1 unfinished cop(ies)" in out  # no sort is writing it any more
+    assert not (bins / sorting.LOCK_NAME).exists()  # released at the end
+
+
+def test_a_full_disk_stops_the_sort_with_one_line(tiny_run, photos, tmp_path, capsys, monkeypatch):
+    import errno
+
+    _, models_dir = tiny_run
+    before = tree_state(photos)
+    bins = tmp_path / "bins"
+    # the log on a full disk (/dev/full answers every write with ENOSPC)
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--log", "/dev/full", "--move"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Cannot write the log /dev/full (No space left on device)")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+    real_copy, calls = shutil.copy2, []
+
+    def copy_until_full(src, dst, **kwargs):  # the bins' disk fills up at the third photo
+        calls.append(src)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(sorting.shutil, "copy2", copy_until_full)
+    assert main(["sort", str(photos), str(bins), "--models-dir", str(models_dir), "--move", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Cannot copy ") and "(No space left on device): the sort stopped" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    moved = sorted_photos(bins)
+    assert len(moved) == 2 and not list(bins.rglob(".*.part")) and not (bins / sorting.LOCK_NAME).exists()
+    assert {p.name for p in moved} | {p.name for p in photos.iterdir()} == {Path(k).name for k in before}
+
+
+@pytest.mark.parametrize("log", ["deleted", "read_only"])
+def test_a_lost_or_read_only_log_stops_the_sort_with_one_line(tiny_run, photos, tmp_path, capsys, log):
+    _, models_dir = tiny_run
+    bins = tmp_path / "bins"
+    before = tree_state(photos)
+    if log == "read_only":
+        log_path = Path("/proc/version")  # a file nobody, root included, can append to
+        with pytest.raises(predict.RobotError, match=r"^Cannot write the log /proc/version \(.*\); pass a log file"):
+            sorting.sort_photos(photos, bins, models_dir=models_dir, log_path=log_path)
+    else:
+        log_path = tmp_path / "logs" / "sort.csv"
+        with pytest.raises(predict.RobotError,
+                           match=r"Cannot write the log .*sort.csv \(deleted during the sort\): the "
+                                 r"sort stopped after 1 photo\(s\); .*new_.*\.jpg is in .*"):
+            sorting.sort_photos(photos, bins, models_dir=models_dir, log_path=log_path,
+                                on_result=lambda row: log_path.unlink(missing_ok=True))
+    assert tree_state(photos) == before  # copy mode: every original as it was
+    assert len(sorted_photos(bins)) <= 2 and not (bins / sorting.LOCK_NAME).exists()
+
+
+def test_a_photo_over_the_pixel_limit_is_skipped_with_its_reason(tiny_run, photos, tmp_path, capsys):
+    _, models_dir = tiny_run
+    write_image(photos / "scan.png", (640, 480), seed=4)
+    before = tree_state(photos)
+    assert main(["sort", str(photos), str(tmp_path / "bins"), "--models-dir", str(models_dir), "--quiet",
+                 "--max-pixels", "200000"]) == 1
+    err = capsys.readouterr().err
+    assert "scan.png: too many pixels (640x480 px = 0 megapixels to decode, above the limit of 0.2 megapixels)" in err
+    assert tree_state(photos) == before and len(sorted_photos(tmp_path / "bins")) == len(before) - 1
+    df = predict.predict_photos([photos / "scan.png"], models_dir=models_dir, max_pixels=400_000)
+    assert df["error"].iloc[0] == ""
+
+
+# --- clear, early messages -------------------------------------------------------------------------------------------
+
+
+def test_a_model_with_python_code_in_it_is_called_so_not_damaged(tiny_run, photos, tmp_path, capsys):
+    import keras
+
+    _, models_dir = tiny_run
+    other = copy_run(models_dir, tmp_path / "models")
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    outputs = keras.layers.Dense(len(CLASSES), activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, outputs).save(other / f"{NAME}.keras")
+    assert main(["predict", str(photos), "--models-dir", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: The model file {other / (NAME + '.keras')} holds Python code (a Lambda layer)")
+    assert "damaged" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_links_that_loop_or_lead_nowhere_are_reported_not_dropped(tiny_run, photos, tmp_path, capsys):
+    _, models_dir = tiny_run
+    n_photos = len(list(photos.iterdir()))
+    (photos / "loop_a.jpg").symlink_to(photos / "loop_b.jpg")
+    (photos / "loop_b.jpg").symlink_to(photos / "loop_a.jpg")
+    (photos / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    (photos / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    df = predict.predict_photos([photos], models_dir=models_dir)
+    errors = df.set_index("filename")["error"]
+    assert len(df) == n_photos + 3 and ".DS_Store" not in errors  # hidden files left out, as sort does
+    for name in ("loop_a.jpg", "loop_b.jpg", "gone.jpg"):
+        assert errors[name].startswith("a symbolic link that leads to no file")
+    assert main(["predict", str(photos / "loop_a.jpg"), "--models-dir", str(models_dir)]) == 1
+    assert "a symbolic link that leads to no file" in capsys.readouterr().out
+
+    df = sorting.sort_photos(photos, tmp_path / "bins", models_dir=models_dir)
+    failed = sorting.failures(df)
+    assert sorted(Path(s).name for s in failed["source"]) == ["gone.jpg", "loop_a.jpg", "loop_b.jpg"]
+    assert len(df) == n_photos + 4  # every entry accounted for: photos, three links, the ignored .DS_Store
+
+
+def test_predict_on_a_folder_ignores_hidden_files_like_sort(tiny_run, photos, capsys):
+    _, models_dir = tiny_run
+    (photos / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    assert main(["predict", str(photos), "--models-dir", str(models_dir)]) == 0
+    assert ".DS_Store" not in capsys.readouterr().out
+
+
+def test_sort_names_a_missing_photo_folder_before_looking_for_a_model(tmp_path, capsys):
+    assert main(["sort", str(tmp_path / "nowhere"), str(tmp_path / "bins"), "--models-dir",
+                 str(tmp_path / "no_models")]) == 2
+    err = capsys.readouterr()
+    assert err.err.startswith(f"error: The photo folder {tmp_path / 'nowhere'} does not exist") and not err.out
+    assert not (tmp_path / "bins").exists()
+
+
+def test_class_names_the_sorter_uses_itself_are_refused_when_first_read(tmp_path):
+    from toyrobot_utils.audit import DataSetError, audit
+
+    for reserved in ("unsure", "sort_log.csv", "Unsure"):
+        data_dir = make_dataset(tmp_path / reserved, classes=("cars", reserved),
+                                counts={"training": 1, "validation": 1, "test": 1})
+        message = rf"class folder {re.escape(str(data_dir / 'training' / reserved))} is named .*rename that folder"
+        with pytest.raises(DataSetError, match=message):
+            audit(data_dir)
+        with pytest.raises(DataSetError, match=message):  # training reads its classes through the audit
+            data.load_datasets(data_dir, image_size=(SIZE, SIZE), verbose=False)

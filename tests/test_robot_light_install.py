@@ -74,6 +74,22 @@ def test_the_robot_extra_sorts_with_a_tflite_model_like_the_keras_model(light_py
     assert lite_bins == keras_bins
     assert set(keras_bins.values()) <= set(CLASSES) and len(keras_sorted) == len(keras_bins) + 1
 
+    # the same command again sorts nothing twice; a second sort is refused while one runs is tested in test_robot
+    again = run_light(light_python, "sort", str(inbox), str(tmp_path / "bins_lite"), "--model", str(tflite),
+                      "--threshold", "0", cwd=tmp_path)
+    assert again.returncode == 1 and f"{len(lite_bins)} already in the bins" in again.stdout, again.stdout
+    assert bins(tmp_path / "bins_lite") == lite_bins
+
+    # a truncated .tflite is refused by its manifest's size and SHA-256, in one line
+    broken = tmp_path / "copy" / tflite.name
+    broken.parent.mkdir()
+    shutil.copy2(exported["manifest"], broken.parent / exported["manifest"].name)
+    broken.write_bytes(tflite.read_bytes()[: tflite.stat().st_size // 2])
+    refused = run_light(light_python, "sort", str(inbox), str(tmp_path / "bins_broken"), "--model", str(broken),
+                        cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.startswith(f"error: The TFLite model {broken} has ")
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "bins_broken").exists()
+
     # predict --format json / csv, for other programs
     predicted = run_light(light_python, "predict", str(inbox / next(iter(keras_bins))), "--model", str(tflite),
                           "--format", "json", cwd=tmp_path)

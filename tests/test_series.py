@@ -96,3 +96,17 @@ def test_tensorflow_start_up_notices_are_stripped_and_everything_else_kept(tmp_p
     outputs = json.loads(path.read_text())["cells"][0]["outputs"]
     assert [o["name"] for o in outputs] == ["stderr", "stdout"]
     assert "".join(outputs[0]["text"]) == real  # a real warning stays visible
+
+
+def test_a_failure_under_output_dir_is_kept_there_and_its_error_names_the_folder(tmp_path):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    notebook(source / "01_data.ipynb", "from toyrobot_utils.audit import audit\naudit('/nowhere/photos')")
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError) as err:
+        runner.run_series(notebooks_dir=source, output_dir=out)
+    message = str(err.value)
+    assert len(message.splitlines()) == 1
+    assert "01_data.ipynb failed: DataSetError: Data folder /nowhere/photos does not exist" in message
+    assert "make-data" in message and str(out / "failed" / "01_data.ipynb") in message
+    assert (out / "failed" / "01_data.ipynb").is_file() and not (source / "failed").exists()

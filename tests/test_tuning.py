@@ -420,3 +420,26 @@ def test_default_limits_are_the_hand_built_networks():
     both = tuning.share_within(flops, 5, (128, 128), samples=5000, max_params=params)
     assert 0 < both < tuning.share_within(flops, 5, (128, 128), samples=5000)
     assert tuning.NOTEBOOK_SEARCH["algorithm"] == "hyperband"
+
+
+@pytest.mark.slow
+def test_a_worker_whose_chief_is_down_says_how_long_it_waits_and_gives_up_with_one_line(tmp_path):
+    """Keras Tuner lets a worker wait an hour per request, silently; ours says its limit and names the chief."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: no chief there
+    root = make_dataset(tmp_path / "data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
+    env["PYTHONPATH"] = str(Path(tuning.__file__).resolve().parents[1])  # this checkout's package, whatever installed
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "toyrobot_utils", "tune", "--data-dir", str(root), "--directory",
+                           str(tmp_path / "tuner"), "--image-size", "32", "--verbose", "0", "--tuner-id", "tuner0",
+                           "--oracle-ip", "127.0.0.1", "--oracle-port", str(port), "--oracle-timeout", "2"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "waiting at most 2 s per request, then giving up" in done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"got no answer from the chief at 127.0.0.1:{port}" in errors[0]
+    assert "Traceback" not in done.stderr and time.monotonic() - start < 240

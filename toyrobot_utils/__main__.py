@@ -21,18 +21,21 @@ from toyrobot_utils import __version__, config
 
 PROG = "toyrobot"
 
-# command -> (module whose run(args) does the work, does it load TensorFlow?, one-line help). In the order a parent
-# meets them: check the photos, train, sort; then the series' own commands.
+# command -> ("module:function" that does the work with the parsed args, does it load TensorFlow?, one-line help);
+# None: only for a Keras model (not a .tflite file). In the order a parent meets them: check the photos, train, sort;
+# then the series' own commands.
 COMMANDS = {
-    "audit": ("toyrobot_utils.audit", False, "check a photo folder and say what is wrong with it"),
-    "train": ("toyrobot_utils.robot.train", True, "train the sorting robot on a folder of photos (one folder per toy)"),
-    "sort": ("toyrobot_utils.robot.sorting", None, "copy (or --move) photos into one bin per toy, unsure/ if unsure"),
-    "predict": ("toyrobot_utils.robot.predict", None, "print the predicted toy and its probability for photos"),
-    "split": ("toyrobot_utils.splitting", False, "split a folder of photos into training/validation/test (links)"),
-    "export-tflite": ("toyrobot_utils.robot.export", True, "export a trained model to TensorFlow Lite"),
-    "make-data": ("toyrobot_utils.synthetic.default_data", False, "generate the built-in toy-photo data set"),
-    "run-series": ("toyrobot_utils.series.runner", False, "run the notebook series in order with papermill"),
-    "tune": ("toyrobot_utils.tuning.command", True, "Keras Tuner search: standalone, chief or worker"),
+    "audit": ("toyrobot_utils.splitting:audit_command", False, "check a photo folder and say what is wrong with it"),
+    "train": ("toyrobot_utils.robot.train:run", True,
+              "train the sorting robot on a folder of photos (one folder per toy)"),
+    "sort": ("toyrobot_utils.robot.sorting:run", None,
+             "copy (or --move) photos into one bin per toy, unsure/ if unsure"),
+    "predict": ("toyrobot_utils.robot.predict:run", None, "print the predicted toy and its probability for photos"),
+    "split": ("toyrobot_utils.splitting:run", False, "split a folder of photos into training/validation/test (links)"),
+    "export-tflite": ("toyrobot_utils.robot.export:run", True, "export a trained model to TensorFlow Lite"),
+    "make-data": ("toyrobot_utils.synthetic.default_data:run", False, "generate the built-in toy-photo data set"),
+    "run-series": ("toyrobot_utils.series.runner:run", False, "run the notebook series in order with papermill"),
+    "tune": ("toyrobot_utils.tuning.command:run", True, "Keras Tuner search: standalone, chief or worker"),
 }
 # Defaults the parser must write out without importing the module that owns them (tests/test_cli.py keeps them equal).
 TUNE_ALGORITHMS = ("random", "hyperband")
@@ -61,6 +64,12 @@ def _image_size(text: str) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
+def _max_pixels(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-pixels", type=int, default=config.MAX_IMAGE_PIXELS,
+                        help="skip (with the reason) a photo that needs more pixels decoded; JPEGs are decoded scaled "
+                             "down first (default: %(default)s, or TOYROBOT_MAX_PIXELS)")
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="NAME_OR_PATH",
                         help="a run name in --models-dir, a .keras file with its .json record beside it, or a .tflite "
@@ -69,6 +78,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
                              "by validation accuracy)")
     parser.add_argument("--models-dir", type=Path, default=config.MODELS_DIR,
                         help=f"where trained models are (default: {_shown(config.MODELS_DIR)})")
+    _max_pixels(parser)
 
 
 def _audit(sub) -> None:
@@ -77,8 +87,12 @@ def _audit(sub) -> None:
         "subfolder per class, and print what is wrong with it. Reads only; exits 1 if it cannot be trained on."))
     p.add_argument("data_dir", nargs="?", type=Path, default=config.DATA_DIR,
                    help=f"default: {_shown(config.DATA_DIR)}")
-    p.add_argument("--no-duplicates", action="store_true", help="skip the near-duplicate check")
+    p.add_argument("--no-duplicates", action="store_true",
+                   help="skip the near-duplicate check (the series' layout only: a plain folder's split needs it)")
     p.add_argument("--csv", metavar="PATH", help="also write the per-file table to this CSV file")
+    p.add_argument("--seed", type=int, default=config.SEED,
+                   help="a plain folder's split seed, as train's (default: 42)")
+    _max_pixels(p)
 
 
 def _train(sub) -> None:
@@ -235,8 +249,9 @@ def _tune(sub) -> None:
         help="distributed: the chief's address; the chief binds to it (env KERASTUNER_ORACLE_IP)")
     add("--oracle-port", type=int, default=os.environ.get("KERASTUNER_ORACLE_PORT"),
         help="distributed: the chief's port (env KERASTUNER_ORACLE_PORT)")
-    add("--oracle-timeout", type=float, default=None,
-        help="worker: seconds to wait for the chief per request before giving up (Keras Tuner's default: 3600)")
+    add("--oracle-timeout", type=float, default=600.0,
+        help="worker: seconds to wait for the chief per request before giving up with a message naming it "
+             "(default: %(default)s; Keras Tuner's own: 3600)")
     add("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras/Keras Tuner output; default: %(default)s")
 
 
@@ -317,11 +332,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: no help for '{args.topic}'.{_suggestion(args.topic)}", file=sys.stderr)
             return 2
         parser.parse_args([args.topic, "--help"])
-    module, needs_tensorflow, _ = COMMANDS[args.command]
+    target, needs_tensorflow, _ = COMMANDS[args.command]
+    module, _, function = target.partition(":")
     if needs_tensorflow is False or (needs_tensorflow is None and _is_tflite(args)):
-        return int(importlib.import_module(module).run(args) or 0)
+        return int(getattr(importlib.import_module(module), function)(args) or 0)
     with tensorflow_notices_filtered():
-        return int(importlib.import_module(module).run(args) or 0)
+        return int(getattr(importlib.import_module(module), function)(args) or 0)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Fatal problems raise ``DataSetError`` (message names the folders and the fix); t
 from __future__ import annotations
 
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,13 +127,15 @@ _SKIP_WARNING_PREFIX = "skipped "
 
 
 def audit(data_dir=config.DATA_DIR, splits=config.SPLITS, check_duplicates: bool = True, *,
-          array_size: tuple[int, int] | None = None) -> AuditReport:
+          array_size: tuple[int, int] | None = None, max_pixels: int | None = None) -> AuditReport:
     """Check ``data_dir/<split>/<class>/`` and return the findings; raise ``DataSetError`` if it cannot be used.
 
     Classes come from the training split's folder names (sorted, as Keras does); every other split must have the
     same class folders. Anything beside the split folders (``masks/``, ``manifest.csv``, a README) is ignored.
     ``array_size`` (height, width) keeps every usable photo decoded at that size in ``report.decoded``, for the
-    pipeline (``data.load_split``): each photo is then decoded once.
+    pipeline (``data.load_split``): each photo is then decoded once. A photo that would need more than
+    ``max_pixels`` pixels decoded (default ``config.MAX_IMAGE_PIXELS``; JPEGs are decoded scaled down) is skipped
+    with its size and the limit.
     """
     data_dir = Path(data_dir)
     splits = tuple(splits)
@@ -145,7 +146,8 @@ def audit(data_dir=config.DATA_DIR, splits=config.SPLITS, check_duplicates: bool
 
     decode_size = tuple(int(s) for s in array_size) if array_size is not None else _HASH_DECODE_SIZE
     with ThreadPoolExecutor(max_workers=worker_threads()) as pool:
-        results = list(pool.map(lambda e: _inspect(e[2], e[1] != "", decode_size, check_duplicates), entries))
+        results = list(pool.map(lambda e: _inspect(e[2], e[1] != "", decode_size, check_duplicates, max_pixels),
+                                entries))
 
     rows, hashes, report_arrays = [], {}, {}
     for (split, cls, path), result in zip(entries, results):
@@ -235,6 +237,10 @@ def _check_layout(data_dir: Path, splits: tuple[str, ...]) -> list[str]:
             check_folder_name(name, f"the folder {data_dir / reference / name}")
         except UnsafeNameError as err:
             raise DataSetError(str(err)) from None
+        if name.lower() in config.RESERVED_CLASS_NAMES:
+            raise DataSetError(f"The class folder {data_dir / reference / name} is named {name!r}, a name the robot's "
+                               "sorter uses itself (the bin for unsure photos, or its log); rename that folder in "
+                               "every split (e.g. to 'other').")
     problems = []
     for s in splits:
         missing_classes = sorted(set(class_names) - set(folders[s]))
@@ -321,16 +327,18 @@ def _text_problem(ext: str) -> str:
             "move it out of the data folder")
 
 
-def check_photo(path: str | Path, image_size: tuple[int, int]) -> tuple[np.ndarray | None, str]:
+def check_photo(path: str | Path, image_size: tuple[int, int],
+                max_pixels: int | None = None) -> tuple[np.ndarray | None, str]:
     """One photo outside a data folder (the robot's ``predict``/``sort``): (uint8 array at ``image_size``, "") or
-    (None, the audit's reason it cannot be used), with the same checks and wording as a data-set audit."""
-    result = _inspect(Path(path), True, tuple(image_size), False)
+    (None, the audit's reason it cannot be used), with the same checks and wording as a data-set audit.
+    ``max_pixels``: the most pixels a photo may need decoded (``images.open_rgb``)."""
+    result = _inspect(Path(path), True, tuple(image_size), False, max_pixels)
     if result.problem:  # "ignored" is the audit's verdict for a data folder; for a single photo it just fails
         return None, result.problem.removesuffix("; ignored")
     return result.array, ""
 
 
-def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool) -> _FileResult:
+def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool, max_pixels: int | None = None) -> _FileResult:
     """Decide whether the pipeline may read ``path``; decode it once (verifying every byte) if so."""
     name, ext = path.name, path.suffix.lower()
     result = _FileResult()
@@ -343,17 +351,8 @@ def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool) -> _FileR
             f"{kind} not inside a class folder; move it into {path.parent}/<class>/ if it should be used"
         )
         return result
-    try:
-        n_bytes = path.stat().st_size
-    except OSError as err:
-        if path.is_symlink():
-            result.problem = (f"a symbolic link that leads to no file ({err.strerror or err}: it points to a missing "
-                              "file or, through other links, back to itself); remove it, or link it to the photo")
-        else:
-            result.problem = f"cannot be read ({err.strerror or err}); check the file's permissions"
-        return result
-    if n_bytes == 0:
-        result.problem = "empty file (0 bytes), probably an interrupted copy; copy the photo again from its source"
+    result.problem = _size_problem(path)
+    if result.problem:
         return result
     if ext not in config.IMAGE_EXTENSIONS:
         fmt = _identify(path)
@@ -378,6 +377,8 @@ def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool) -> _FileR
         with Image.open(path) as img:
             width, height = img.size
             result.mode = img.mode
+            if img.format != "JPEG":  # not decoded scaled down (JPEG: open_rgb checks after its draft)
+                images.check_pixels(img.size, max_pixels)  # before getexif, which decodes a whole PNG
             orientation = _orientation(img)
     except UnidentifiedImageError:
         if is_heif:
@@ -402,7 +403,7 @@ def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool) -> _FileR
         )
         return result
     try:
-        array = images.load_array(path, decode_size)  # decodes the whole file: truncation shows up here
+        array = images.load_array(path, decode_size, max_pixels)  # decodes every byte: truncation shows up here
     except Exception as err:  # noqa: BLE001
         result.problem = _decode_problem(path, err, is_heif)
         return result
@@ -410,6 +411,20 @@ def _inspect(path: Path, in_class: bool, decode_size, want_hash: bool) -> _FileR
         result.phash = _phash(array)
     result.array = array
     return result
+
+
+def _size_problem(path: Path) -> str:
+    """Why ``path`` cannot even be measured (a broken or looping link, no permission) or is empty; "" if fine."""
+    try:
+        n_bytes = path.stat().st_size
+    except OSError as err:
+        if path.is_symlink():
+            return (f"a symbolic link that leads to no file ({err.strerror or err}: it points to a missing file or, "
+                    "through other links, back to itself); remove it, or link it to the photo")
+        return f"cannot be read ({err.strerror or err}); check the file's permissions"
+    if n_bytes == 0:
+        return "empty file (0 bytes), probably an interrupted copy; copy the photo again from its source"
+    return ""
 
 
 def _identify(path: Path) -> str | None:
@@ -428,6 +443,9 @@ def _orientation(img: Image.Image) -> int:
 
 
 def _decode_problem(path: Path, err: Exception, is_heif: bool) -> str:
+    if isinstance(err, images.TooManyPixelsError):
+        return (f"too many pixels ({err}); resize it (a few thousand px per side is plenty), or raise the limit "
+                "(--max-pixels, or the TOYROBOT_MAX_PIXELS environment variable)")
     if isinstance(err, Image.DecompressionBombError):
         return f"too many pixels to open safely ({err}); resize it to a normal photo size first"
     if is_heif:
@@ -608,18 +626,3 @@ def small_split_warning(split: str, photos: int, classes: int, accuracy: float =
 
 
 # --- command line -----------------------------------------------------------------------------------------------
-
-
-def run(args) -> int:
-    """``toyrobot audit [DATA_DIR]`` (options in ``__main__``): print the findings; exit 1 if the data cannot be
-    used."""
-    try:
-        report = audit(args.data_dir, check_duplicates=not args.no_duplicates)
-    except DataSetError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    if args.csv:
-        report.table.to_csv(args.csv, index=False)
-        print(f"\nTable written to {args.csv}")
-    return 0

@@ -45,3 +45,13 @@ SEED = 42
 # What counts as a photo. HEIC/HEIF (the iPhone default) is read through pillow-heif.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif"})
 MIN_IMAGE_SIDE = 32  # smaller images carry too little to learn from; the audit skips them
+# Most pixels a photo may need decoded (after JPEG's draft mode has scaled it down while decoding): a 48-megapixel
+# phone photo fits; a 12000 x 12000 PNG (a few hundred KB on disk, 430 MB of pixels) is skipped with its reason
+# instead of costing gigabytes. Override with TOYROBOT_MAX_PIXELS, or --max-pixels / max_pixels= where offered.
+MAX_IMAGE_PIXELS = int(os.environ.get("TOYROBOT_MAX_PIXELS") or 50_000_000)
+
+# Names the robot's sorter uses inside a bins folder, so no class may be called so (the audit refuses them, the first
+# place class names are read, instead of letting a model be trained that `sort` would then refuse).
+UNSURE_BIN = "unsure"  # photos below the threshold
+SORT_LOG_NAME = "sort_log.csv"  # the sort's default log
+RESERVED_CLASS_NAMES = (UNSURE_BIN, SORT_LOG_NAME)

@@ -338,6 +338,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def audit_command(args: argparse.Namespace) -> int:
+    """``toyrobot audit FOLDER``: the series' layout (training/validation/test) audited as the notebooks read it, or a
+    plain folder (one sub-folder per class) audited as ``train`` and ``split`` read it, with the split they would
+    make — so a class with too few photos is found before any training. Exit 1 with one line when the photos cannot
+    be used."""
+    try:
+        if layout_of(args.data_dir) == "series":
+            report = audit(args.data_dir, check_duplicates=not args.no_duplicates, max_pixels=args.max_pixels)
+            plan = None
+        else:
+            photos = Path(args.data_dir).resolve()
+            report = audit(photos.parent, (photos.name,), check_duplicates=True, max_pixels=args.max_pixels)
+            plan = plan_split(photos, seed=args.seed, report=report)
+    except DataSetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    if plan is not None:
+        counts = ", ".join(f"{split} {len(plan.files[split])}" for split in config.SPLITS)
+        print(f"\nA plain folder: `toyrobot train` and `toyrobot split` split it (seed {plan.seed}) into {counts} "
+              f"photos; {len(plan.groups)} group(s) of near-duplicate photos are each kept in one split.")
+    if args.csv:
+        report.table.to_csv(args.csv, index=False)
+        print(f"\nTable written to {args.csv}")
+    return 0
+
+
 __all__ = [
     "FRACTIONS",
     "MIN_HELD_OUT",
@@ -347,6 +374,7 @@ __all__ = [
     "RECORD_NAME",
     "SplitError",
     "SplitPlan",
+    "audit_command",
     "audit_plain",
     "layout_of",
     "plan_split",

@@ -12,7 +12,8 @@
   preprocessed exactly as in training, no augmentation), never on test photos, so test accuracy stays honest.
 
 plus ``<name>.tflite.json``: what a robot needs to feed them (image size, preprocessing, class names, the int8
-input/output scale and zero point). None of the models contains the preprocessing, like the Keras model: pixels
+input/output scale and zero point) and each file's size and SHA-256, which every reader checks before an interpreter
+sees the file (``lite.verify_file``). None of the models contains the preprocessing, like the Keras model: pixels
 0-255 go through ``data.preprocessing_fn`` ("rescale": 0-1, "mobilenet_v2": -1..1) and, for int8, are then
 quantized with the input tensor's scale and zero point (``TFLiteModel`` does it).
 
@@ -48,7 +49,7 @@ import pandas as pd
 
 from toyrobot_utils import config
 from toyrobot_utils.files import atomic_write_bytes, atomic_write_text
-from toyrobot_utils.robot.lite import LiteError, TFLiteModel, interpreter_name
+from toyrobot_utils.robot.lite import LiteError, TFLiteModel, file_sha256, interpreter_name
 from toyrobot_utils.robot.predict import ModelChoice, RobotError, choose_model, finite_number, load_model
 
 VARIANTS = ("float32", "float16", "int8")
@@ -190,8 +191,9 @@ def export_tflite(model: str | Path | None = None, *, models_dir: str | Path | N
             seconds[variant] = time.perf_counter() - start
     files = {}
     for variant, path in paths.items():
-        model_file = TFLiteModel(path)
-        files[variant] = {"file": path.name, "bytes": path.stat().st_size, **model_file.io_description()}
+        model_file = TFLiteModel(path, check=False)  # just written; the manifest that checks it comes next
+        files[variant] = {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path),
+                          **model_file.io_description()}
     manifest = {
         "model": choice.name,
         "keras_model": choice.model_path.name,

@@ -10,6 +10,7 @@ module never imports TensorFlow unless it has to.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -66,7 +67,36 @@ def load_manifest(model_path: str | Path) -> dict:
     if missing:
         raise LiteError(f"The manifest {path} lacks {', '.join(missing)}; export the model again with "
                         "`toyrobot export-tflite`.")
+    verify_file(model_path, manifest)
     return manifest
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(model_path: str | Path, manifest: dict) -> None:
+    """Refuse a .tflite file that is not byte for byte the one ``export-tflite`` wrote: its size and SHA-256 must be
+    the manifest's. An interpreter is never shown anything else: TensorFlow's ``tf.lite.Interpreter`` crashes the
+    whole process (segmentation fault, no message) on a truncated or damaged file."""
+    path = Path(model_path)
+    entries = [e for e in (manifest.get("files") or {}).values() if isinstance(e, dict)]
+    entry = next((e for e in entries if e.get("file") == path.name), None)
+    again = "copy it again together with its manifest, or export again with `toyrobot export-tflite`"
+    if entry is None or not entry.get("sha256"):
+        raise LiteError(f"The manifest {manifest_for(path)} records no size and SHA-256 for {path.name} (exported by "
+                        f"an older version, or for other variants), so the file cannot be checked; {again}.")
+    size = path.stat().st_size
+    if size != entry.get("bytes"):
+        raise LiteError(f"The TFLite model {path} has {size} bytes but its manifest says {entry.get('bytes')}: it is "
+                        f"incomplete or not the exported file; {again}.")
+    if file_sha256(path) != entry["sha256"]:
+        raise LiteError(f"The TFLite model {path} differs from the exported file (SHA-256 mismatch with its manifest "
+                        f"{manifest_for(path)}): it is damaged; {again}.")
 
 
 def _rescale(x: np.ndarray) -> np.ndarray:
@@ -106,12 +136,15 @@ class TFLiteModel:
 
     For an int8 model the images are quantized with the input tensor's scale and zero point and the output is
     dequantized, so every variant is called the same way. ``threads`` is the interpreter's CPU thread count.
+    ``check=False`` skips the manifest check (``verify_file``): only for the file ``export-tflite`` has just written.
     """
 
-    def __init__(self, path: str | Path, threads: int = 1):
+    def __init__(self, path: str | Path, threads: int = 1, *, check: bool = True):
         self.path = Path(path)
         if not self.path.is_file():
             raise LiteError(f"No TFLite model {self.path}: export it first with `toyrobot export-tflite`.")
+        if check:  # the file must be the one its manifest describes before an interpreter reads it (``verify_file``)
+            load_manifest(self.path)
         interpreter_cls, self.interpreter_name = interpreter_class()
         try:
             with warnings.catch_warnings():
@@ -177,5 +210,5 @@ class TFLiteModel:
         return np.concatenate([self._dequantize(self.invoke(q[np.newaxis])) for q in quantized])
 
 
-__all__ = ["LiteError", "TFLiteModel", "interpreter_class", "interpreter_name", "load_manifest", "manifest_for",
-           "preprocessing"]
+__all__ = ["LiteError", "TFLiteModel", "file_sha256", "interpreter_class", "interpreter_name", "load_manifest",
+           "manifest_for", "preprocessing", "verify_file"]

@@ -270,6 +270,12 @@ def load_model(choice: ModelChoice) -> RobotModel:
     except FileNotFoundError as err:
         raise RobotError(f"{err}") from None
     except Exception as err:  # noqa: BLE001 - Keras reports a damaged file in many ways ("File not found"...)
+        if "safe_mode" in str(err):  # Keras refuses to run Python code stored in the file (a Lambda layer)
+            raise RobotError(
+                f"The model file {choice.model_path} holds Python code (a Lambda layer), which Keras refuses to load "
+                "in safe mode, and the robot never runs code from a model file: rebuild the network without a "
+                "Lambda layer (a registered custom layer, as in data.py) and retrain it."
+            ) from None
         raise RobotError(
             f"The model file {choice.model_path} cannot be read ({type(err).__name__}: {_first_line(err)}): it is "
             "damaged or incomplete (an interrupted copy or write?). Copy it again from where it came from, or "
@@ -310,15 +316,15 @@ def _first_line(err: BaseException) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _read_photo(path: Path, image_size: tuple[int, int]) -> tuple[np.ndarray | None, str]:
+def _read_photo(path: Path, image_size: tuple[int, int], max_pixels: int | None) -> tuple[np.ndarray | None, str]:
     """(uint8 array at ``image_size``, "") or (None, why it cannot be used): the audit's per-file check, which
     decodes the whole file with ``images.load_array`` exactly as the training pipeline does."""
     from toyrobot_utils.audit import check_photo
 
-    if not Path(path).exists():
+    if not Path(path).exists() and not Path(path).is_symlink():  # a broken or looping link: the audit says which
         return None, "no such file; check the path"
     try:
-        return check_photo(path, image_size)
+        return check_photo(path, image_size, max_pixels)
     except Exception as err:  # noqa: BLE001 - one bad file must never stop the others
         return None, f"cannot be read ({type(err).__name__}: {err})"
 
@@ -328,13 +334,14 @@ def is_hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
 
-def classify_files(resolved: RobotModel, files: Sequence[Path], batch_size: int) -> list[tuple[np.ndarray | None, str]]:
+def classify_files(resolved: RobotModel, files: Sequence[Path], batch_size: int,
+                   max_pixels: int | None = None) -> list[tuple[np.ndarray | None, str]]:
     """Class probabilities (or the reason a file cannot be read) for each of ``files``, read in parallel (``sorting``
-    uses it too)."""
+    uses it too). A photo needing more than ``max_pixels`` pixels decoded is skipped with its reason."""
     preprocess = resolved.preprocess
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        decoded = list(pool.map(lambda f: _read_photo(f, resolved.image_size), files))
+        decoded = list(pool.map(lambda f: _read_photo(f, resolved.image_size, max_pixels), files))
     good = [i for i, (array, _) in enumerate(decoded) if array is not None]
     results: list[tuple[np.ndarray | None, str]] = [(None, problem) for _, problem in decoded]
     if good:
@@ -345,13 +352,20 @@ def classify_files(resolved: RobotModel, files: Sequence[Path], batch_size: int)
     return results
 
 
+def folder_files(folder: Path) -> list[Path]:
+    """The entries of ``folder`` a photo may be (sorted): files, and symbolic links that lead nowhere or loop, so
+    that the audit's check reports them instead of their vanishing from the counts."""
+    return sorted(f for f in folder.iterdir() if f.is_file() or (f.is_symlink() and not f.exists()))
+
+
 def _expand(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; a folder stands for the files directly inside it (sorted)."""
+    """Files as given; a folder stands for the files directly inside it (sorted), hidden ones (``.DS_Store``...)
+    left out as ``sort`` does."""
     out = []
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.is_file())
+            out += [f for f in folder_files(p) if not is_hidden(f)]
         else:
             out.append(p)
     return out
@@ -359,7 +373,7 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
 
 def predict_photos(paths: Iterable[str | Path], model: str | Path | None = None, *,
                    models_dir: str | Path | None = None, batch_size: int = config.BATCH_SIZE,
-                   choice: ModelChoice | None = None, resolved=None) -> pd.DataFrame:
+                   choice: ModelChoice | None = None, resolved=None, max_pixels: int | None = None) -> pd.DataFrame:
     """One row per photo: ``path``, ``filename``, ``predicted_label``, ``predicted_probability``, one ``prob_<class>``
     column per class, and ``error`` (empty, or why the file could not be read; its other columns are then empty).
 
@@ -373,7 +387,7 @@ def predict_photos(paths: Iterable[str | Path], model: str | Path | None = None,
     rows = []
     for start in range(0, len(files), 4 * batch_size):
         chunk = files[start:start + 4 * batch_size]
-        for path, (probs, error) in zip(chunk, classify_files(resolved, chunk, batch_size)):
+        for path, (probs, error) in zip(chunk, classify_files(resolved, chunk, batch_size, max_pixels)):
             row = {"path": str(path), "filename": path.name}
             if probs is None:
                 row.update({"predicted_label": None, "predicted_probability": np.nan, "error": error})
@@ -402,7 +416,7 @@ def run(args) -> int:
         choice = choose_model(args.model, args.models_dir)
         print(f"model: {choice.name} - {choice.reason}\n{lineage.summary(choice.name, choice.record)}", file=info,
               flush=True)
-        df = predict_photos(args.images, choice=choice)
+        df = predict_photos(args.images, choice=choice, max_pixels=args.max_pixels)
     except RobotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -433,6 +447,7 @@ __all__ = [
     "RobotError",
     "finite_number",
     "choose_model",
+    "folder_files",
     "classify_files",
     "is_hidden",
     "load_model",

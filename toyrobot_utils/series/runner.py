@@ -1,9 +1,11 @@
 """Run the notebook series in order with papermill: ``toyrobot run-series`` (``make run``).
 
 Each notebook is executed into a temporary file and only replaces the notebook in ``notebooks/`` when it finished
-without error, so a failed run never leaves a committed notebook half-executed; the failed copy is kept beside it
-(``notebooks/failed/``) with the error cell for you to read. Progress: which notebook, its cells as they run
-(papermill's bar), the elapsed time and an estimate of what is left (from the last run's papermill times).
+without error, so a failed run never leaves a committed notebook half-executed; the failed copy is kept beside its
+output (``notebooks/failed/``, or ``<output-dir>/failed/``) with the error cell for you to read, and the error is
+printed on one line, whole (a data folder's layout error names the folder and the fix). Progress: which notebook,
+its cells as they run (papermill's bar), the elapsed time and an estimate of what is left (from the last run's
+papermill times).
 
 ``--quick`` is the tour for a newcomer: every notebook on a small configuration (a small built-in data set in
 ``build/quick/``, 2 epochs, a tiny tuner search) into ``build/quick/notebooks``, leaving the committed notebooks,
@@ -199,17 +201,26 @@ def _execute(pm, notebook: Path, target: Path, parameters: dict) -> None:
         pm.execute_notebook(str(notebook), str(tmp_path), parameters=parameters, cwd=str(notebook.parent),
                             progress_bar={"desc": f"{notebook.stem} cells", "leave": False}, log_output=False)
     except Exception as exc:  # papermill.PapermillExecutionError and kernel failures
-        failed = notebook.parent / "failed" / notebook.name
+        failed = target.parent / "failed" / notebook.name  # beside the output: --output-dir X keeps it under X
         failed.parent.mkdir(exist_ok=True)
         shutil.move(tmp_path, failed)
-        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
-        raise RuntimeError(f"{notebook.name} failed: {exc.__class__.__name__}: {last}\n"
-                           f"The executed copy with the error is in {failed}; {target} was left as it was.") from exc
+        raise RuntimeError(f"{notebook.name} failed: {_cell_error(exc)} (the executed copy with the error is in "
+                           f"{failed}; {target} was left as it was)") from exc
     strip_startup_noise(tmp_path)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)  # NamedTemporaryFile makes 0600; a notebook should be readable like any file
     os.replace(tmp_path, target)
+
+
+def _cell_error(exc: Exception) -> str:
+    """The error a notebook cell raised, whole, on one line: papermill's ``ename: evalue`` (e.g. the audit's
+    ``DataSetError`` naming the folder and the fix), not the last line of its traceback text."""
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename is None:
+        text = str(exc).strip()
+        ename, evalue = type(exc).__name__, text.splitlines()[-1] if text else ""
+    return f"{ename}: {' '.join(str(evalue).split())}"
 
 
 def quick_tour(only: list[str] | None = None, folder: Path = QUICK_DIR) -> dict[str, float]:

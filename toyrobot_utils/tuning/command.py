@@ -30,6 +30,11 @@ from toyrobot_utils.tuning.tuner import (
     run_search,
 )
 
+# A worker whose chief is down (or not started yet) asks again and again; Keras Tuner lets one request wait an hour,
+# silently. Ten minutes leaves time to start the chief after the workers, and a stopped chief ends the workers soon.
+# (``toyrobot tune --oracle-timeout``'s default in ``__main__``; tests/test_cli.py keeps the two equal.)
+DEFAULT_WORKER_WAIT = 600.0
+
 
 def _print_results(project: Path, title: str) -> None:
     table = trials_summary(project)

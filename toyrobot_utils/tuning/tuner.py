@@ -117,7 +117,10 @@ class _TimedTrials:
         super().on_search_begin()
         if self.log_trials and is_worker():  # data loaded, tuner built: from here on it only waits for the chief
             address = f"{os.environ[ENV_ORACLE_IP]}:{os.environ[ENV_ORACLE_PORT]}"
-            print(f"{self.tuner_id}: ready, asking the chief at {address} for trials", flush=True)
+            wait = getattr(self.oracle, "wait_limit", None)
+            limit = (f" (waiting at most {wait:g} s per request, then giving up: --oracle-timeout)" if wait
+                     else " (Keras Tuner waits up to an hour per request)")
+            print(f"{self.tuner_id}: ready, asking the chief at {address} for trials{limit}", flush=True)
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
@@ -525,6 +528,7 @@ def limit_oracle_wait(oracle, seconds: float) -> None:
             "any more, so the wait for the chief cannot be limited; drop --oracle-timeout or adapt "
             "tuning.tuner.limit_oracle_wait")
     oracle.stub = _CappedTimeouts(stub, seconds)
+    oracle.wait_limit = float(seconds)  # for the worker's "ready" line
 
 
 __all__ = [
