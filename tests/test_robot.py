@@ -126,7 +126,7 @@ def test_default_model_is_chosen_on_validation_never_on_test(tmp_path):
 
 
 def test_no_trained_model_says_to_train_first(tmp_path):
-    with pytest.raises(predict.RobotError, match="notebook 02.*make run") as err:
+    with pytest.raises(predict.RobotError, match="toyrobot train PHOTOS.*make run") as err:
         predict.choose_model(models_dir=tmp_path / "nowhere")
     assert "nowhere" in str(err.value)
     fake_run(tmp_path, "m5_running", record=False)

@@ -104,3 +104,20 @@ def test_the_robot_extra_sorts_with_a_tflite_model_like_the_keras_model(light_py
     header, *rows = csv_out.stdout.strip().splitlines()
     assert header.startswith("path,filename,predicted_label,predicted_probability,prob_") and len(rows) == len(
         keras_bins) + 1
+
+
+def test_the_robot_only_install_refuses_a_keras_model_in_one_line_with_advice_that_fits_it(light_python, tmp_path):
+    """No TensorFlow: a .keras model (named, or the default of a models folder) is refused in one line that says to
+    use its .tflite export; with no model at all, the advice is to train elsewhere and copy the .tflite file."""
+    _, models_dir = train_tiny_run(tmp_path / "run")
+    photo = next((tmp_path / "run").rglob("*.jpg"))
+    for extra in (["--model", str(models_dir / "tiny.keras")], ["--models-dir", str(models_dir)]):
+        refused = run_light(light_python, "predict", str(photo), *extra, cwd=tmp_path)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+        assert "robot-only install" in lines[0] and "toyrobot export-tflite tiny" in lines[0]
+        assert "--model tiny.float32.tflite" in lines[0]
+    empty = run_light(light_python, "sort", str(photo.parent), str(tmp_path / "bins"), "--models-dir",
+                      str(tmp_path / "none"), cwd=tmp_path)
+    assert empty.returncode == 2 and "robot-only install" in empty.stderr and "make run" not in empty.stderr
+    assert len(empty.stderr.strip().splitlines()) == 1

@@ -18,6 +18,7 @@ one line naming the file.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -33,8 +34,17 @@ import pandas as pd
 from toyrobot_utils import config, lineage, stats
 from toyrobot_utils.files import UnsafeNameError, check_folder_names, read_json
 
-TRAIN_FIRST = ("run notebook 02 (or `make run` for the whole series) first, or point --models-dir at a folder of "
-               "trained models")
+TRAIN_FIRST = ("`toyrobot train PHOTOS` on a folder of photos with one sub-folder per toy, or the notebook series "
+               "(`make run`); or point --models-dir at a folder of trained models")
+# On the robot-only install (`pip install ".[robot]"`, no TensorFlow) models come from elsewhere, as .tflite files.
+TRAIN_ELSEWHERE = ("this is the robot-only install (no TensorFlow), which runs .tflite files: train on a computer "
+                   "with the full install (`toyrobot train PHOTOS` exports NAME.float32.tflite), copy that file and "
+                   "its NAME.tflite.json here, and pass --model NAME.float32.tflite")
+
+
+def robot_only_install() -> bool:
+    """True on the light install (``.[robot]``): no TensorFlow, so only ``.tflite`` models can run."""
+    return importlib.util.find_spec("tensorflow") is None
 
 
 class RobotError(RuntimeError):
@@ -133,7 +143,8 @@ def choose_model(model: str | Path | None = None, models_dir: str | Path | None 
         extra = (f" ({', '.join(orphans)} {'has' if len(orphans) == 1 else 'have'} no .json run record: a run still "
                  "training, or a model file copied without its record)") if orphans else ""
         where = models_dir if models_dir.is_dir() else f"{models_dir} (the folder does not exist)"
-        raise RobotError(f"No trained model in {where}{extra}. Train one first: {TRAIN_FIRST}.")
+        advice = TRAIN_ELSEWHERE if robot_only_install() else f"train one first: {TRAIN_FIRST}"
+        raise RobotError(f"No trained model in {where}{extra}; {advice}.")
     table, group = _latest_photos(table)
     best = table.iloc[0]
     n = len(table)
@@ -259,6 +270,12 @@ def load_model(choice: ModelChoice) -> RobotModel:
         from toyrobot_utils.robot.lite import manifest_for
 
         return _checked(_load_tflite(choice), choice, manifest_for(choice.model_path))
+    if robot_only_install():
+        name = choice.name
+        raise RobotError(f"{choice.model_path} is a Keras model, and this is the robot-only install (no TensorFlow): "
+                         f"use its .tflite export — `toyrobot export-tflite {name}` on the computer that trained it "
+                         f"writes {name}.float32.tflite and {name}.tflite.json; copy both here and pass "
+                         f"--model {name}.float32.tflite.")
     from toyrobot_utils.analysis.evaluation import resolve_model
     from toyrobot_utils.data import preprocessing_fn
 
