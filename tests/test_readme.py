@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+
+import pytest
 
 from toyrobot_utils.config import PROJECT_ROOT
 
@@ -79,3 +82,48 @@ def test_a_users_rerun_of_notebook_10_does_not_change_what_the_readme_is_checked
     (tmp_path / NOTEBOOK).write_text(json.dumps(rerun))
     assert notebook_table(committed_notebook(tmp_path)) == notebook_table(original)
     assert notebook_table((tmp_path / NOTEBOOK).read_text()) == "| a user's rerun |"
+
+
+def readme_three_commands() -> list[str]:
+    """The command lines of the README's "Your photos in three commands" block, comments dropped."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Your photos in three commands"):]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_the_readmes_three_commands_run_as_written(tmp_path):
+    """audit, train, sort exactly as the README prints them, from a folder with `my_toys/` (a few tiny photos per toy)
+    and `new_photos/`: train's own last line names the same sort command, and the sort puts every new photo in a
+    bin. Needs MobileNetV2's ImageNet weights in Keras' cache (`make weights` copies them from ../shared)."""
+    import shlex
+    import sys
+
+    from test_splitting import plain_folder
+
+    from toyrobot_utils.modelling.models import keras_weights_dir
+
+    if not (keras_weights_dir() / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5").is_file():
+        pytest.skip("MobileNetV2's ImageNet weights are not in Keras' cache (`make weights`, from ../shared)")
+    commands = readme_three_commands()
+    assert [c.split()[:2] for c in commands] == [["toyrobot", "audit"], ["toyrobot", "train"], ["toyrobot", "sort"]]
+    plain_folder(tmp_path / "my_toys", {"cars": 8, "duplos": 8, "magnatiles": 8})
+    plain_folder(tmp_path / "new_photos", {"cars": 2, "duplos": 2, "magnatiles": 2}, seed=7)
+    for folder in (tmp_path / "new_photos").iterdir():  # new photos arrive in one flat folder
+        for photo in folder.iterdir():
+            photo.rename(tmp_path / "new_photos" / photo.name)
+        folder.rmdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOYROBOT_")}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    outputs = []
+    for command in commands:
+        argv = [sys.executable, "-m", "toyrobot_utils", *shlex.split(command)[1:]]
+        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
+        assert done.returncode == 0, f"{command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        outputs.append(done.stdout)
+    printed = [line.strip() for line in outputs[1].splitlines() if line.strip().startswith("toyrobot sort ")]
+    assert printed and shlex.split(printed[-1])[-2:] == shlex.split(commands[2])[-2:]  # --model, the same file
+    sorted_photos = [p for p in (tmp_path / "bins").rglob("*.jpg")]
+    assert len(sorted_photos) == 6 and len(list((tmp_path / "new_photos").glob("*.jpg"))) == 6
