@@ -39,7 +39,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from report import markdown_table, output_arguments, write_section  # noqa: E402
 
-from toyrobot_utils import audit, config, data, models, training, transfer  # noqa: E402
+from toyrobot_utils import audit, config, data  # noqa: E402
+from toyrobot_utils.modelling import models, training, transfer  # noqa: E402
 
 SIZES = ((5, 2), (10, 3), (25, 5))  # (training photos per class, validation photos per class)
 IMAGE_SIZE = (224, 224)

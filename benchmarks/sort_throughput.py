@@ -64,7 +64,9 @@ def make_photos(folder: Path, n: int, offset: int = 0) -> Path:
 
 def train_model(work: Path) -> tuple[Path, Path]:
     """The baseline network, one epoch on 8 photos per class (training.fit writes its record); its float32 export."""
-    from toyrobot_utils import data, export, models, training
+    from toyrobot_utils import data
+    from toyrobot_utils.modelling import models, training
+    from toyrobot_utils.robot import export
 
     data_dir = work / "data"
     for split, count in (("training", 8), ("validation", 4), ("test", 4)):
@@ -148,7 +150,7 @@ def main(argv=None) -> int:
     try:
         start = time.perf_counter()
         keras_model, tflite_model = train_model(work)
-        from toyrobot_utils import lite
+        from toyrobot_utils.robot import lite
 
         full_runtime = lite.interpreter_name().split(" (")[0]
         models = {"Keras (.keras, TensorFlow)": (sys.executable, keras_model),

@@ -170,7 +170,7 @@ def test_export_command_and_its_errors(exported, tmp_path, capsys):
         export.export_tflite(NAME, models_dir=models_dir, data_dir=data_dir, out_dir=out, variants=("int4",))
     with pytest.raises(lite.LiteError, match="export-tflite"):
         lite.TFLiteModel(out / "missing.tflite")
-    with pytest.raises(predict.RobotError, match="run notebook 02"):
+    with pytest.raises(predict.RobotError, match="toyrobot train PHOTOS"):
         export.export_tflite(models_dir=tmp_path / "empty", data_dir=data_dir)
 
 

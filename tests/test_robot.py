@@ -201,7 +201,7 @@ def test_predict_command_prints_model_class_and_probability(tiny_run, photos, ca
     assert "1 of 2 files could not be read" in captured.err
 
     assert main(["predict", str(files[0]), "--models-dir", str(models_dir.parent / "empty")]) == 2
-    assert "run notebook 02" in capsys.readouterr().err
+    assert "toyrobot train PHOTOS" in capsys.readouterr().err
 
 
 # --- sorting ---------------------------------------------------------------------------------------------------------
@@ -536,7 +536,7 @@ def test_the_next_sort_removes_copies_a_killed_sort_left(tiny_run, photos, tmp_p
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from toyrobot_utils import sorting
+from toyrobot_utils.robot import sorting
 with sorting.BinsLock(Path(sys.argv[1]), Path("elsewhere")):
     print("locked", flush=True)
     time.sleep(120)
