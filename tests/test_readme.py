@@ -127,3 +127,17 @@ def test_the_readmes_three_commands_run_as_written(tmp_path):
     assert printed and shlex.split(printed[-1])[-2:] == shlex.split(commands[2])[-2:]  # --model, the same file
     sorted_photos = [p for p in (tmp_path / "bins").rglob("*.jpg")]
     assert len(sorted_photos) == 6 and len(list((tmp_path / "new_photos").glob("*.jpg"))) == 6
+
+
+def test_the_docs_pages_links_exist():
+    """docs/*.md hold what the README's first screen leaves out: every local link in them leads to a file."""
+    missing = []
+    for page in sorted((PROJECT_ROOT / "docs").glob("*.md")):
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            path = target.split("#")[0]
+            if path and not re.match(r"[a-z]+://", target) and not (page.parent / path).exists():
+                missing.append(f"{page.name}: {target}")
+    assert not missing, missing
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    linked = set(re.findall(r"\]\(docs/([^)#\s]+)", readme))
+    assert {p.name for p in (PROJECT_ROOT / "docs").glob("*.md")} <= linked, "the README links every docs page"
