@@ -619,10 +619,10 @@ def small_split_warning(split: str, photos: int, classes: int, accuracy: float =
     halve = stats.photos_to_halve(photos, accuracy)
     more = halve - photos
     use = "choose between models and epochs" if split == "validation" else "measure the chosen model"
-    return (f"small {split} split: {photos} photos. An accuracy of about {accuracy:.0%} measured on them has a 95 % "
-            f"interval {100 * width:.0f} points wide, and one photo moves it by {100 / photos:.1f} points, so models "
-            f"closer than that cannot be told apart on it: it can only roughly {use}. About {halve} {split} photos "
-            f"({more} more, about {-(-more // max(1, classes))} more per class) would halve that width.")
+    return (f"small {split} split: {photos} photos. An accuracy of about {100 * accuracy:.0f} % measured on them has "
+            f"a 95 % interval {100 * width:.0f} points wide, and one photo moves it by {100 / photos:.1f} points, so "
+            f"models closer than that cannot be told apart on it: it can only roughly {use}. About {halve} {split} "
+            f"photos ({more} more, about {-(-more // max(1, classes))} more per class) would halve that width.")
 
 
 # --- command line -----------------------------------------------------------------------------------------------
