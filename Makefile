@@ -49,8 +49,10 @@ data: setup
 	$(PY) -m toyrobot_utils make-data --if-empty
 
 # QUICK=1: the quick tour, every notebook on a small configuration into build/quick/ (committed notebooks untouched).
+# PRECISION=auto|float32|mixed_bfloat16|mixed_float16: what the networks train in (default auto: bfloat16 only where
+# a once-per-machine probe finds it clearly faster); passed to every notebook's setup() through TOYROBOT_PRECISION.
 run: $(if $(QUICK),setup,data)
-	$(PY) -m toyrobot_utils run-series $(if $(QUICK),--quick)
+	$(if $(PRECISION),TOYROBOT_PRECISION=$(PRECISION) )$(PY) -m toyrobot_utils run-series $(if $(QUICK),--quick)
 
 unit: setup
 	$(PY) -m pytest

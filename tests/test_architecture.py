@@ -26,7 +26,7 @@ LAYERS = [
                      "synthetic", "synthetic.toy_scene", "synthetic.toy_drawing"}),
     ("data folders", {"audit", "synthetic.default_data"}),
     ("pipelines and lineage", {"data", "lineage"}),
-    ("modelling: networks", {"modelling", "modelling.models", "modelling.keras_graph"}),
+    ("modelling: networks", {"modelling", "modelling.models", "modelling.keras_graph", "modelling.precision"}),
     ("modelling: training", {"modelling.training", "modelling.transfer"}),
     ("analysis: evaluation and Grad-CAM", {"analysis", "analysis.evaluation", "analysis.gradcam"}),
     ("analysis: figures and comparisons", {"analysis.plots", "analysis.comparison", "analysis.bias"}),

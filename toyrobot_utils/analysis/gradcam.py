@@ -120,7 +120,7 @@ def _score_head(model: keras.Model) -> tuple[object, Callable]:
         return _layer_input(last, model), lambda pre: (pre, tf.nn.softmax(pre))
     if isinstance(last, keras.layers.Dense) and is_softmax:
         def dense_logits(pre):
-            logits = tf.matmul(pre, last.kernel)
+            logits = tf.matmul(tf.cast(pre, tf.float32), tf.cast(last.kernel, tf.float32))  # a mixed policy's input
             if last.use_bias:
                 logits = logits + last.bias
             return logits, tf.nn.softmax(logits)
@@ -148,7 +148,11 @@ def _gradcam(model: keras.Model, images: np.ndarray, layer: str | None = None, c
         x = tf.convert_to_tensor(images[start:start + batch_size])
         with tf.GradientTape() as tape:
             activations, pre = grad_model(x, training=False)
+            # A network trained under a mixed policy (modelling.precision) hands over bfloat16/float16 activations:
+            # the gradient, its average and the weighted sum are taken in float32 (the logits already are).
+            activations = tf.cast(activations, tf.float32)
             logits, probs = to_scores(pre)
+            logits = tf.cast(logits, tf.float32)
             chosen = tf.argmax(probs, axis=1, output_type=tf.int32) if indices is None else \
                 tf.constant(indices[start:start + batch_size], dtype=tf.int32)
             score = tf.gather(logits, chosen, axis=1, batch_dims=1)

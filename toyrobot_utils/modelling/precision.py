@@ -1,0 +1,280 @@
+"""Which precision training computes in: float32, or Keras' mixed bfloat16 / float16 where this machine's units make
+it pay.
+
+The setting is ``auto`` (the default), ``float32``, ``mixed_bfloat16`` or ``mixed_float16`` (a GPU only). With a
+mixed policy, layers compute in 16 bits and keep their weights in float32; the series' networks end in a float32
+softmax (``models``), so the probabilities and the loss stay float32, and BatchNormalization computes its statistics
+in float32 itself under Keras' mixed policies.
+
+``auto`` decides once per machine: a short probe (a few seconds) times training steps of a small conv net like the
+series' baseline (128 px, batch 32) in float32 and in the mixed policy, interleaved, and keeps the mixed policy only
+when it is clearly faster (``THRESHOLD``, 1.3x); float32 otherwise. The measurement is cached in
+``config.CACHE_DIR/precision/``, keyed by the CPU's model and flags, the cores, the GPUs and the TensorFlow and Keras
+versions, so a new machine or a new TensorFlow measures again. A CPU whose flags show no bfloat16 units (x86
+``avx512_bf16``/``amx_bf16``, Arm ``bf16``) is not probed: float32.
+
+What a run computed in is part of its lineage (``model_precision``, filled in by ``training.fit``). Models are saved
+as float32 networks (``float32_copy``: the same weights, every layer's policy float32), so a ``.keras`` file loads and
+predicts in float32 on any machine, and exports to TensorFlow Lite like any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from toyrobot_utils import config
+from toyrobot_utils.files import read_json, write_json
+
+SETTINGS = config.PRECISIONS
+ENV_VAR = config.PRECISION_ENV  # the setting when none is passed: `make run PRECISION=float32`, run-series
+THRESHOLD = 1.3  # the mixed policy must train at least this many times faster than float32 to be chosen
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 AVX-512 BF16 / AMX, Arm's BF16 extension
+PROBE_VERSION = 1  # bump when the probe's network or timing changes: cached measurements are then redone
+
+
+class PrecisionError(ValueError):
+    """A precision setting that cannot be used here; the message says why."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The precision training uses, and why: ``source`` is "set" (given), "probe" (measured now), "cache" (measured
+    earlier on this machine) or "no bfloat16 units"; ``speedup`` is float32's step time / the mixed policy's."""
+
+    precision: str
+    setting: str
+    source: str
+    candidate: str | None = None
+    speedup: float | None = None
+
+    def line(self) -> str:
+        """One line for the notebook: 'training in mixed_bfloat16: 2.4x faster than float32 on this CPU'."""
+        where = "this GPU" if self.candidate == "mixed_float16" else "this CPU"
+        if self.source == "set":
+            return f"training in {self.precision} (precision={self.setting!r} as set; 'auto' measures what pays)"
+        if self.source == "no bfloat16 units":
+            return f"training in float32: {where} has no bfloat16 units (none of {', '.join(BF16_FLAGS)})"
+        measured = "measured now" if self.source == "probe" else "measured earlier, cached"
+        if self.precision != "float32":
+            return f"training in {self.precision}: {self.speedup:.1f}x faster than float32 on {where} ({measured})"
+        return (f"training in float32: {self.candidate} measured {self.speedup:.1f}x here, under the "
+                f"{THRESHOLD:.1f}x it must gain ({measured})")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The decision
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def choose(speedup: float | None, candidate: str, threshold: float = THRESHOLD) -> str:
+    """``candidate`` when it trains at least ``threshold`` times faster than float32, else float32."""
+    return candidate if speedup is not None and speedup >= threshold else "float32"
+
+
+def requested(setting: str | None = None) -> str:
+    """The setting in force: ``setting``, else the environment's ``TOYROBOT_PRECISION``, else ``auto``; checked."""
+    value = (setting if setting is not None else os.environ.get(ENV_VAR) or "auto").strip().lower()
+    if value not in SETTINGS:
+        raise PrecisionError(f"precision {value!r} is not one of {', '.join(SETTINGS)}")
+    return value
+
+
+def resolve(setting: str | None = None, *, cache_dir: str | Path | None = None, gpu: bool | None = None,
+            probe_fn: Callable[[str], dict] | None = None, refresh: bool = False) -> Decision:
+    """Decide the precision for ``setting`` (see ``requested``). ``auto`` reads this machine's cached probe or runs
+    ``probe_fn`` (default ``probe``) and caches it; ``refresh`` measures again. Nothing is applied: see ``use``."""
+    setting = requested(setting)
+    gpu = bool(tf.config.list_physical_devices("GPU")) if gpu is None else gpu
+    if setting == "mixed_float16" and not gpu:
+        raise PrecisionError("mixed_float16 needs a GPU (CPUs compute float16 slower than float32); use "
+                             "mixed_bfloat16 or auto")
+    if setting != "auto":
+        return Decision(setting, setting, "set")
+    candidate = "mixed_float16" if gpu else "mixed_bfloat16"
+    if not gpu and has_bf16_units() is False:
+        return Decision("float32", setting, "no bfloat16 units", candidate)
+    path = cache_path(cache_dir)
+    stored = None if refresh else read_json(path)
+    if stored and stored.get("candidate") == candidate and stored.get("speedup"):
+        return Decision(choose(stored["speedup"], candidate), setting, "cache", candidate, float(stored["speedup"]))
+    seconds = (probe_fn or probe)(candidate)
+    speedup = seconds["float32"] / seconds[candidate]
+    try:
+        write_json(path, {"machine": machine_facts(), "candidate": candidate, "seconds_per_step": seconds,
+                          "speedup": speedup, "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    except OSError:
+        pass  # a read-only cache folder costs a probe next time, never a wrong answer
+    return Decision(choose(speedup, candidate), setting, "probe", candidate, speedup)
+
+
+def use(setting: str | None = None, **kwargs) -> Decision:
+    """Decide (``resolve``) and make it Keras' global policy for the networks built afterwards."""
+    decision = resolve(setting, **kwargs)
+    keras.mixed_precision.set_global_policy(decision.precision)
+    return decision
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# This machine
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def cpu_facts() -> dict:
+    """The CPU's model name and flags from /proc/cpuinfo (x86 'flags', Arm 'Features'); empty where unreadable."""
+    facts: dict[str, Any] = {"name": platform.processor() or platform.machine(), "flags": None}
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return facts
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "cpu model") and facts["name"] in (platform.machine(), platform.processor(), ""):
+            facts["name"] = value.strip()
+        elif key in ("flags", "features") and facts["flags"] is None:
+            facts["flags"] = sorted(value.split())
+    return facts
+
+
+def has_bf16_units(facts: dict | None = None) -> bool | None:
+    """True/False from the CPU's flags; None when they cannot be read (then ``auto`` probes)."""
+    flags = (facts or cpu_facts()).get("flags")
+    return None if flags is None else any(flag in flags for flag in BF16_FLAGS)
+
+
+def machine_facts() -> dict:
+    """What a cached probe is only valid for: CPU, flags, cores, GPUs, versions, the probe's own version."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {**cpu_facts(), "cores": cores, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+            "tensorflow": tf.__version__, "keras": keras.__version__, "probe": PROBE_VERSION}
+
+
+def cache_path(cache_dir: str | Path | None = None) -> Path:
+    key = hashlib.blake2b(json.dumps(machine_facts(), sort_keys=True).encode(), digest_size=8).hexdigest()
+    return Path(cache_dir if cache_dir is not None else config.CACHE_DIR) / "precision" / f"{key}.json"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The probe
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def probe_network(policy: str, image_size: int = 128, classes: int = 5) -> keras.Model:
+    """The series' baseline shape (two Conv2D 32 3x3 + max-pool blocks, Dense 32), every layer in ``policy``, the
+    softmax in float32; compiled with Adam."""
+    layers = [keras.Input((image_size, image_size, 3))]
+    for _ in range(2):
+        layers += [keras.layers.Conv2D(32, 3, activation="relu", dtype=policy), keras.layers.MaxPooling2D(dtype=policy)]
+    layers += [keras.layers.Flatten(dtype=policy), keras.layers.Dense(32, activation="relu", dtype=policy),
+               keras.layers.Dense(classes, dtype=policy), keras.layers.Activation("softmax", dtype="float32")]
+    model = keras.Sequential(layers)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    return model
+
+
+def probe(candidate: str, *, rounds: int = 3, steps: int = 4, batch: int = 32, image_size: int = 128) -> dict:
+    """Seconds per training step of ``probe_network`` in float32 and in ``candidate``: after two warm-up steps each
+    (tracing), ``rounds`` rounds of ``steps`` steps, the two policies taking turns so a busy machine slows both
+    alike; the median round. Its networks are built with explicit per-layer policies (the global one is untouched),
+    and it draws from Keras' global random state: probe before seeding (``series.notebook.setup`` does)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, image_size, image_size, 3), dtype=np.float32)
+    y = np.eye(5, dtype=np.float32)[rng.integers(0, 5, batch)]
+    policies = ("float32", candidate)
+    networks = {p: probe_network(p, image_size) for p in policies}
+    for network in networks.values():
+        for _ in range(2):
+            network.train_on_batch(x, y)
+    times: dict[str, list[float]] = {p: [] for p in policies}
+    for _ in range(rounds):
+        for policy, network in networks.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                network.train_on_batch(x, y)
+            times[policy].append((time.perf_counter() - start) / steps)
+    keras.backend.clear_session()
+    return {p: statistics.median(t) for p, t in times.items()}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _layers(model) -> list:
+    found = []
+    for layer in getattr(model, "layers", []):
+        found.append(layer)
+        found.extend(_layers(layer))
+    return found
+
+
+def model_precision(model: keras.Model) -> str:
+    """The mixed policy ``model``'s layers compute in ('mixed_bfloat16'), or 'float32' when none is mixed."""
+    mixed = sorted({layer.dtype_policy.name for layer in _layers(model) if layer.dtype_policy.name.startswith("mixed")})
+    return mixed[0] if mixed else "float32"
+
+
+def _float32_config(value):
+    """A Keras config with every layer's dtype policy replaced by float32 (nested networks included)."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "DTypePolicy" and isinstance(value.get("config"), dict):
+            return {**value, "config": {**value["config"], "name": "float32"}}
+        return {k: _float32_config(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(v) for v in value]
+    return value
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """``model`` itself when it computes in float32; else the same network with every layer in float32 and the same
+    weights (a mixed policy keeps its weights in float32, so nothing is rounded), compiled like ``model``."""
+    if model_precision(model) == "float32":
+        return model
+    config_ = _float32_config(keras.saving.serialize_keras_object(model))
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # input layers and nested models take the global policy
+    try:
+        copy = keras.saving.deserialize_keras_object(config_)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    copy.set_weights(model.get_weights())
+    compiled = model.get_compile_config() if getattr(model, "compiled", False) else None
+    if compiled:
+        copy.compile_from_config(compiled)
+    return copy
+
+
+__all__ = [
+    "BF16_FLAGS",
+    "Decision",
+    "ENV_VAR",
+    "PrecisionError",
+    "SETTINGS",
+    "THRESHOLD",
+    "cache_path",
+    "choose",
+    "cpu_facts",
+    "float32_copy",
+    "has_bf16_units",
+    "machine_facts",
+    "model_precision",
+    "probe",
+    "probe_network",
+    "requested",
+    "resolve",
+    "use",
+]
