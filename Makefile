@@ -69,7 +69,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanit
 test: setup browser lint
 	TOYROBOT_REQUIRE_BROWSER=1 $(PY) -m pytest
 	$(PY) tests/notebook_regression.py prepare
-	$(PY) -m pytest $(NBVAL) tests/notebooks
+	TOYROBOT_PRECISION=float32 $(PY) -m pytest $(NBVAL) tests/notebooks
 
 # JupyterLab on the series, with the project's environment as the notebooks' kernel (Python 3 (ipykernel)). As root
 # (a container, often) JupyterLab refuses to start without --allow-root: passed then, and only then.
