@@ -28,14 +28,14 @@ def float32_afterwards(monkeypatch):
 
 def timed(float32: float, mixed: float, calls: list | None = None):
     """A probe that reports these seconds per step (and counts its calls)."""
-    def probe_fn(candidate):
+    def probe_fn(candidate, network):
         if calls is not None:
-            calls.append(candidate)
+            calls.append((candidate, network))
         return {"float32": float32, candidate: mixed}
     return probe_fn
 
 
-def never(candidate):
+def never(candidate, network):
     raise AssertionError("the probe ran although it should not have")
 
 
@@ -58,11 +58,22 @@ def test_auto_picks_bfloat16_when_the_probe_finds_it_faster_and_caches_it(tmp_pa
     decision = precision.resolve("auto", cache_dir=tmp_path, gpu=False, probe_fn=timed(0.30, 0.12, calls))
     assert decision.precision == "mixed_bfloat16" and decision.source == "probe"
     assert decision.speedup == pytest.approx(2.5)
-    assert decision.line() == "training in mixed_bfloat16: 2.5x faster than float32 on this CPU (measured now)"
+    assert decision.line() == ("training in mixed_bfloat16: 2.5x faster than float32 on this CPU (conv nets, "
+                               "measured now)")
     again = precision.resolve(None, cache_dir=tmp_path, gpu=False, probe_fn=never)  # once per machine
-    assert (again.precision, again.source, calls) == ("mixed_bfloat16", "cache", ["mixed_bfloat16"])
+    assert (again.precision, again.source, calls) == ("mixed_bfloat16", "cache", [("mixed_bfloat16", "conv_net")])
     stored = list((tmp_path / "precision").glob("*.json"))
     assert len(stored) == 1 and precision.cache_path(tmp_path) == stored[0]
+    # MobileNetV2 is measured apart: bfloat16 can pay for the conv nets and not for it
+    transfer = precision.resolve("auto", network="transfer", cache_dir=tmp_path, gpu=False,
+                                 probe_fn=timed(0.50, 0.56, calls))
+    assert (transfer.precision, transfer.network, calls[-1]) == ("float32", "transfer", ("mixed_bfloat16", "transfer"))
+    assert "MobileNetV2" in transfer.line()
+    assert precision.resolve("auto", cache_dir=tmp_path, gpu=False, probe_fn=never).precision == "mixed_bfloat16"
+    assert precision.resolve("auto", network="transfer", cache_dir=tmp_path, gpu=False,
+                             probe_fn=never).precision == "float32"
+    with pytest.raises(precision.PrecisionError, match="network"):
+        precision.resolve("auto", network="resnet", cache_dir=tmp_path, gpu=False, probe_fn=never)
     refreshed = precision.resolve("auto", cache_dir=tmp_path, gpu=False, probe_fn=timed(0.30, 0.33), refresh=True)
     assert refreshed.precision == "float32" and refreshed.source == "probe"
 
@@ -107,7 +118,7 @@ def test_given_values_are_respected_without_a_probe(tmp_path, monkeypatch):
 def test_on_a_gpu_auto_weighs_mixed_float16(tmp_path):
     calls = []
     decision = precision.resolve("auto", cache_dir=tmp_path, gpu=True, probe_fn=timed(0.2, 0.05, calls))
-    assert calls == ["mixed_float16"] and decision.precision == "mixed_float16"
+    assert calls == [("mixed_float16", "conv_net")] and decision.precision == "mixed_float16"
     assert "on this GPU" in decision.line()
 
 
@@ -117,8 +128,9 @@ def test_use_sets_the_global_policy(tmp_path):
 
 
 def test_the_probe_times_both_policies():
-    seconds = precision.probe("mixed_bfloat16", rounds=1, steps=1, batch=4, image_size=32)
-    assert set(seconds) == {"float32", "mixed_bfloat16"} and all(s > 0 for s in seconds.values())
+    for network in precision.NETWORKS:
+        seconds = precision.probe("mixed_bfloat16", network, rounds=1, steps=1, batch=4, image_size=32)
+        assert set(seconds) == {"float32", "mixed_bfloat16"} and all(s > 0 for s in seconds.values())
     assert keras.mixed_precision.global_policy().name == "float32"  # the probe leaves the global policy alone
 
 
@@ -206,3 +218,21 @@ def test_tflite_export_of_a_bfloat16_trained_model(tmp_path):
     dtypes = {np.dtype(t["dtype"]).name for t in
               export.TFLiteModel(result["paths"]["float32"]).interpreter.get_tensor_details()}
     assert "bfloat16" not in dtypes and "float16" not in dtypes
+
+
+def test_gradcam_and_cached_features_of_a_mixed_network_are_float32():
+    from toyrobot_utils.analysis import gradcam
+    from toyrobot_utils.modelling import transfer as transfer_module
+
+    images = np.random.default_rng(1).random((3, SIZE, SIZE, 3), dtype=np.float32)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    networks = [small_net(), models.build_transfer("mobilenet_v2", len(CLASSES), (SIZE, SIZE), weights=None)]
+    keras.mixed_precision.set_global_policy("float32")
+    for network in networks:
+        maps = gradcam.gradcam_heatmap(network, images)  # the transfer head's logits: bfloat16 input, float32 kernel
+        reference = gradcam.gradcam_heatmap(precision.float32_copy(network), images)
+        assert maps.dtype == np.float32 and maps.shape == reference.shape == (3, SIZE, SIZE)
+        assert np.isfinite(maps).all() and np.abs(maps - reference).mean() < 0.1
+    extract, _ = transfer_module.feature_extractor(networks[1])
+    features, _ = transfer_module.extract_features(extract, [images], with_labels=False)
+    assert features.dtype == np.float32 and features.shape == (3, 1280)

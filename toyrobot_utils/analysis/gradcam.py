@@ -148,9 +148,6 @@ def _gradcam(model: keras.Model, images: np.ndarray, layer: str | None = None, c
         x = tf.convert_to_tensor(images[start:start + batch_size])
         with tf.GradientTape() as tape:
             activations, pre = grad_model(x, training=False)
-            # A network trained under a mixed policy (modelling.precision) hands over bfloat16/float16 activations:
-            # the gradient, its average and the weighted sum are taken in float32 (the logits already are).
-            activations = tf.cast(activations, tf.float32)
             logits, probs = to_scores(pre)
             logits = tf.cast(logits, tf.float32)
             chosen = tf.argmax(probs, axis=1, output_type=tf.int32) if indices is None else \
@@ -159,6 +156,9 @@ def _gradcam(model: keras.Model, images: np.ndarray, layer: str | None = None, c
         grads = tape.gradient(score, activations)  # samples are independent (inference mode), so one call does all
         if grads is None:
             raise ValueError(f"The class score does not depend on layer {layer!r}; pick a layer before the output")
+        # A network trained under a mixed policy (modelling.precision) has bfloat16/float16 activations: the average
+        # gradient and the weighted sum are taken in float32 (the score already is).
+        grads, activations = tf.cast(grads, tf.float32), tf.cast(activations, tf.float32)
         weights = tf.reduce_mean(grads, axis=(1, 2))
         cam = tf.nn.relu(tf.reduce_sum(activations * weights[:, None, None, :], axis=-1)).numpy()
         peak = cam.reshape(len(cam), -1).max(axis=1)

@@ -6,12 +6,14 @@ mixed policy, layers compute in 16 bits and keep their weights in float32; the s
 softmax (``models``), so the probabilities and the loss stay float32, and BatchNormalization computes its statistics
 in float32 itself under Keras' mixed policies.
 
-``auto`` decides once per machine: a short probe (a few seconds) times training steps of a small conv net like the
-series' baseline (128 px, batch 32) in float32 and in the mixed policy, interleaved, and keeps the mixed policy only
-when it is clearly faster (``THRESHOLD``, 1.3x); float32 otherwise. The measurement is cached in
-``config.CACHE_DIR/precision/``, keyed by the CPU's model and flags, the cores, the GPUs and the TensorFlow and Keras
-versions, so a new machine or a new TensorFlow measures again. A CPU whose flags show no bfloat16 units (x86
-``avx512_bf16``/``amx_bf16``, Arm ``bf16``) is not probed: float32.
+``auto`` decides once per machine and network family (``NETWORKS``): a short probe (a few seconds) times training
+steps of a small network of that family in float32 and in the mixed policy, interleaved, and keeps the mixed policy
+only when it is clearly faster (``THRESHOLD``, 1.3x); float32 otherwise. The families differ: on an AMD EPYC with
+AVX-512 BF16 the series' plain conv nets train about twice as fast in bfloat16, while MobileNetV2 (depthwise
+convolutions) runs about 10 % slower (benchmarks/precision.py), so notebook 09 asks for ``network="transfer"``.
+The measurement is cached in ``config.CACHE_DIR/precision/``, keyed by the CPU's model and flags, the cores, the
+GPUs and the TensorFlow and Keras versions, so a new machine or a new TensorFlow measures again. A CPU whose flags
+show no bfloat16 units (x86 ``avx512_bf16``/``amx_bf16``, Arm ``bf16``) is not probed: float32.
 
 What a run computed in is part of its lineage (``model_precision``, filled in by ``training.fit``). Models are saved
 as float32 networks (``float32_copy``: the same weights, every layer's policy float32), so a ``.keras`` file loads and
@@ -42,6 +44,7 @@ SETTINGS = config.PRECISIONS
 ENV_VAR = config.PRECISION_ENV  # the setting when none is passed: `make run PRECISION=float32`, run-series
 THRESHOLD = 1.3  # the mixed policy must train at least this many times faster than float32 to be chosen
 BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 AVX-512 BF16 / AMX, Arm's BF16 extension
+NETWORKS = ("conv_net", "transfer")  # the families of models.MODEL_TABLE's builders, probed apart
 PROBE_VERSION = 1  # bump when the probe's network or timing changes: cached measurements are then redone
 
 
@@ -59,6 +62,7 @@ class Decision:
     source: str
     candidate: str | None = None
     speedup: float | None = None
+    network: str = "conv_net"
 
     def line(self) -> str:
         """One line for the notebook: 'training in mixed_bfloat16: 2.4x faster than float32 on this CPU'."""
@@ -67,7 +71,8 @@ class Decision:
             return f"training in {self.precision} (precision={self.setting!r} as set; 'auto' measures what pays)"
         if self.source == "no bfloat16 units":
             return f"training in float32: {where} has no bfloat16 units (none of {', '.join(BF16_FLAGS)})"
-        measured = "measured now" if self.source == "probe" else "measured earlier, cached"
+        measured = (f"{'MobileNetV2' if self.network == 'transfer' else 'conv nets'}, "
+                    + ("measured now" if self.source == "probe" else "measured earlier, cached"))
         if self.precision != "float32":
             return f"training in {self.precision}: {self.speedup:.1f}x faster than float32 on {where} ({measured})"
         return (f"training in float32: {self.candidate} measured {self.speedup:.1f}x here, under the "
@@ -92,32 +97,38 @@ def requested(setting: str | None = None) -> str:
     return value
 
 
-def resolve(setting: str | None = None, *, cache_dir: str | Path | None = None, gpu: bool | None = None,
-            probe_fn: Callable[[str], dict] | None = None, refresh: bool = False) -> Decision:
-    """Decide the precision for ``setting`` (see ``requested``). ``auto`` reads this machine's cached probe or runs
-    ``probe_fn`` (default ``probe``) and caches it; ``refresh`` measures again. Nothing is applied: see ``use``."""
+def resolve(setting: str | None = None, *, network: str = "conv_net", cache_dir: str | Path | None = None,
+            gpu: bool | None = None, probe_fn: Callable[[str, str], dict] | None = None,
+            refresh: bool = False) -> Decision:
+    """Decide the precision for ``setting`` (see ``requested``) and the ``network`` family about to be trained.
+    ``auto`` reads this machine's cached probe of that family or runs ``probe_fn(candidate, network)`` (default
+    ``probe``) and caches it; ``refresh`` measures again. Nothing is applied: see ``use``."""
+    if network not in NETWORKS:
+        raise PrecisionError(f"network {network!r} is not one of {', '.join(NETWORKS)}")
     setting = requested(setting)
     gpu = bool(tf.config.list_physical_devices("GPU")) if gpu is None else gpu
     if setting == "mixed_float16" and not gpu:
         raise PrecisionError("mixed_float16 needs a GPU (CPUs compute float16 slower than float32); use "
                              "mixed_bfloat16 or auto")
     if setting != "auto":
-        return Decision(setting, setting, "set")
+        return Decision(setting, setting, "set", network=network)
     candidate = "mixed_float16" if gpu else "mixed_bfloat16"
     if not gpu and has_bf16_units() is False:
-        return Decision("float32", setting, "no bfloat16 units", candidate)
-    path = cache_path(cache_dir)
+        return Decision("float32", setting, "no bfloat16 units", candidate, network=network)
+    path = cache_path(cache_dir, network)
     stored = None if refresh else read_json(path)
     if stored and stored.get("candidate") == candidate and stored.get("speedup"):
-        return Decision(choose(stored["speedup"], candidate), setting, "cache", candidate, float(stored["speedup"]))
-    seconds = (probe_fn or probe)(candidate)
+        return Decision(choose(stored["speedup"], candidate), setting, "cache", candidate, float(stored["speedup"]),
+                        network)
+    seconds = (probe_fn or probe)(candidate, network)
     speedup = seconds["float32"] / seconds[candidate]
     try:
-        write_json(path, {"machine": machine_facts(), "candidate": candidate, "seconds_per_step": seconds,
+        write_json(path, {"machine": machine_facts(), "network": network, "candidate": candidate,
+                          "seconds_per_step": seconds,
                           "speedup": speedup, "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     except OSError:
         pass  # a read-only cache folder costs a probe next time, never a wrong answer
-    return Decision(choose(speedup, candidate), setting, "probe", candidate, speedup)
+    return Decision(choose(speedup, candidate), setting, "probe", candidate, speedup, network)
 
 
 def use(setting: str | None = None, **kwargs) -> Decision:
@@ -162,9 +173,9 @@ def machine_facts() -> dict:
             "tensorflow": tf.__version__, "keras": keras.__version__, "probe": PROBE_VERSION}
 
 
-def cache_path(cache_dir: str | Path | None = None) -> Path:
+def cache_path(cache_dir: str | Path | None = None, network: str = "conv_net") -> Path:
     key = hashlib.blake2b(json.dumps(machine_facts(), sort_keys=True).encode(), digest_size=8).hexdigest()
-    return Path(cache_dir if cache_dir is not None else config.CACHE_DIR) / "precision" / f"{key}.json"
+    return Path(cache_dir if cache_dir is not None else config.CACHE_DIR) / "precision" / f"{key}-{network}.json"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -172,9 +183,21 @@ def cache_path(cache_dir: str | Path | None = None) -> Path:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def probe_network(policy: str, image_size: int = 128, classes: int = 5) -> keras.Model:
-    """The series' baseline shape (two Conv2D 32 3x3 + max-pool blocks, Dense 32), every layer in ``policy``, the
-    softmax in float32; compiled with Adam."""
+def probe_network(policy: str, image_size: int = 128, classes: int = 5, network: str = "conv_net") -> keras.Model:
+    """``conv_net``: the series' baseline shape (two Conv2D 32 3x3 + max-pool blocks, Dense 32), every layer in
+    ``policy``, the softmax in float32. ``transfer``: MobileNetV2 (random weights, all of it trainable: its depthwise
+    convolutions are what differs) with a float32 softmax head. Compiled with Adam."""
+    if network == "transfer":
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(policy)  # keras.applications builds in the global policy
+        try:
+            base = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), include_top=False,
+                                                  weights=None, pooling="avg")
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+        model = keras.Sequential([base, keras.layers.Dense(classes, activation="softmax", dtype="float32")])
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        return model
     layers = [keras.Input((image_size, image_size, 3))]
     for _ in range(2):
         layers += [keras.layers.Conv2D(32, 3, activation="relu", dtype=policy), keras.layers.MaxPooling2D(dtype=policy)]
@@ -185,25 +208,31 @@ def probe_network(policy: str, image_size: int = 128, classes: int = 5) -> keras
     return model
 
 
-def probe(candidate: str, *, rounds: int = 3, steps: int = 4, batch: int = 32, image_size: int = 128) -> dict:
-    """Seconds per training step of ``probe_network`` in float32 and in ``candidate``: after two warm-up steps each
-    (tracing), ``rounds`` rounds of ``steps`` steps, the two policies taking turns so a busy machine slows both
-    alike; the median round. Its networks are built with explicit per-layer policies (the global one is untouched),
-    and it draws from Keras' global random state: probe before seeding (``series.notebook.setup`` does)."""
+def probe(candidate: str, network: str = "conv_net", *, rounds: int = 3, steps: int | None = None,
+          batch: int | None = None, image_size: int | None = None) -> dict:
+    """Seconds per training step of ``probe_network`` (``network``'s family: 4 steps of 32 photos at 128 px, or for
+    MobileNetV2 2 steps of 16 photos at 96 px, to keep the probe short) in float32 and in ``candidate``: after two
+    warm-up steps each (tracing), ``rounds`` rounds of ``steps`` steps, the two policies taking turns so a busy
+    machine slows both alike; the median round. Its networks are built with explicit policies (the global one is
+    left as it was), and it draws from Keras' global random state: probe before seeding (``series.notebook.setup``
+    does)."""
+    small = network == "transfer"
+    image_size, batch = image_size or (96 if small else 128), batch or (16 if small else 32)
+    steps = steps or (2 if small else 4)
     rng = np.random.default_rng(0)
     x = rng.random((batch, image_size, image_size, 3), dtype=np.float32)
     y = np.eye(5, dtype=np.float32)[rng.integers(0, 5, batch)]
     policies = ("float32", candidate)
-    networks = {p: probe_network(p, image_size) for p in policies}
-    for network in networks.values():
+    probed = {p: probe_network(p, image_size, network=network) for p in policies}
+    for model in probed.values():
         for _ in range(2):
-            network.train_on_batch(x, y)
+            model.train_on_batch(x, y)
     times: dict[str, list[float]] = {p: [] for p in policies}
     for _ in range(rounds):
-        for policy, network in networks.items():
+        for policy, model in probed.items():
             start = time.perf_counter()
             for _ in range(steps):
-                network.train_on_batch(x, y)
+                model.train_on_batch(x, y)
             times[policy].append((time.perf_counter() - start) / steps)
     keras.backend.clear_session()
     return {p: statistics.median(t) for p, t in times.items()}
@@ -264,6 +293,7 @@ __all__ = [
     "ENV_VAR",
     "PrecisionError",
     "SETTINGS",
+    "NETWORKS",
     "THRESHOLD",
     "cache_path",
     "choose",

@@ -27,17 +27,20 @@ class Folders:
     figures: Path
 
 
-def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True, precision: str | None = None) -> Folders:
+def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True, precision: str | None = None,
+          network: str = "conv_net") -> Folders:
     """Create the output folders, choose the precision the networks train in (``modelling.precision``: ``precision``,
     else the environment's ``TOYROBOT_PRECISION``, else ``auto``, which measures once per machine whether bfloat16
-    pays), seed Python/NumPy/TensorFlow, train on every GPU when there are several (``devices.use_all_gpus``), and
-    print the versions, devices and precision this run used."""
+    pays for the ``network`` family the notebook trains: "conv_net", or "transfer" for MobileNetV2), seed
+    Python/NumPy/TensorFlow, train on every GPU when there are several (``devices.use_all_gpus``), and print the
+    versions, devices and precision this run used."""
     _inline_figures()
     _quiet_library_logs()
     folders = Folders(project_path(data_dir), project_path(models_dir), project_path(figures_dir))
     folders.models.mkdir(parents=True, exist_ok=True)
     folders.figures.mkdir(parents=True, exist_ok=True)
-    decision = precisions.use(precision)  # before seeding: a probe builds networks, which draws random numbers
+    # Before seeding: a probe builds networks, which draws random numbers.
+    decision = precisions.use(precision, network=network)
     keras.utils.set_random_seed(seed)
     strategy = devices.use_all_gpus()
     if verbose:
