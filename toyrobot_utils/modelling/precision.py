@@ -6,14 +6,15 @@ mixed policy, layers compute in 16 bits and keep their weights in float32; the s
 softmax (``models``), so the probabilities and the loss stay float32, and BatchNormalization computes its statistics
 in float32 itself under Keras' mixed policies.
 
-``auto`` decides once per machine and network family (``NETWORKS``): a short probe (a few seconds) times training
-steps of a small network of that family in float32 and in the mixed policy, interleaved, and keeps the mixed policy
-only when it is clearly faster (``THRESHOLD``, 1.3x); float32 otherwise. The families differ: on an AMD EPYC with
-AVX-512 BF16 the series' plain conv nets train about twice as fast in bfloat16, while MobileNetV2 (depthwise
-convolutions) runs about 10 % slower (benchmarks/precision.py), so notebook 09 asks for ``network="transfer"``.
-The measurement is cached in ``config.CACHE_DIR/precision/``, keyed by the CPU's model and flags, the cores, the
-GPUs and the TensorFlow and Keras versions, so a new machine or a new TensorFlow measures again. A CPU whose flags
-show no bfloat16 units (x86 ``avx512_bf16``/``amx_bf16``, Arm ``bf16``) is not probed: float32.
+``auto`` decides once per machine and network family (``NETWORKS``): a short probe (about 5 s for the conv nets,
+12 s for MobileNetV2's kind of layers on a 2-core EPYC, then cached) times training steps of a small network of that
+family in float32 and in the mixed policy, interleaved, and keeps the mixed policy only when it is clearly faster
+(``THRESHOLD``, 1.3x); float32 otherwise. The families differ: on an AMD EPYC with AVX-512 BF16 the series' plain
+conv nets train about twice as fast in bfloat16, while MobileNetV2 (depthwise convolutions) runs about 10 % slower
+(benchmarks/precision.py), so notebook 09 asks for ``network="transfer"``. The measurement is cached in
+``config.CACHE_DIR/precision/``, keyed by the CPU's model and flags, the cores, the GPUs and the TensorFlow and
+Keras versions, so a new machine or a new TensorFlow measures again. A CPU whose flags show no bfloat16 units (x86
+``avx512_bf16``/``amx_bf16``, Arm ``bf16``) is not probed: float32.
 
 What a run computed in is part of its lineage (``model_precision``, filled in by ``training.fit``). Models are saved
 as float32 networks (``float32_copy``: the same weights, every layer's policy float32), so a ``.keras`` file loads and
@@ -184,18 +185,22 @@ def cache_path(cache_dir: str | Path | None = None, network: str = "conv_net") -
 
 
 def probe_network(policy: str, image_size: int = 128, classes: int = 5, network: str = "conv_net") -> keras.Model:
-    """``conv_net``: the series' baseline shape (two Conv2D 32 3x3 + max-pool blocks, Dense 32), every layer in
-    ``policy``, the softmax in float32. ``transfer``: MobileNetV2 (random weights, all of it trainable: its depthwise
-    convolutions are what differs) with a float32 softmax head. Compiled with Adam."""
+    """``conv_net``: the series' baseline shape (two Conv2D 32 3x3 + max-pool blocks, Dense 32). ``transfer``: a
+    short MobileNetV2-style stack (a strided stem and three inverted-residual blocks: 1x1 expansion, depthwise 3x3,
+    BatchNormalization, ReLU6, 1x1 projection), the kinds of layers MobileNetV2 spends its time in, small enough to
+    build and trace in a second. Every layer in ``policy``, the softmax in float32; compiled with Adam."""
     if network == "transfer":
-        previous = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(policy)  # keras.applications builds in the global policy
-        try:
-            base = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), include_top=False,
-                                                  weights=None, pooling="avg")
-        finally:
-            keras.mixed_precision.set_global_policy(previous)
-        model = keras.Sequential([base, keras.layers.Dense(classes, activation="softmax", dtype="float32")])
+        inputs = keras.Input((image_size, image_size, 3))
+        x = _bn_relu6(keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, dtype=policy)(inputs),
+                      policy)
+        for filters, stride in ((16, 1), (24, 2), (24, 1)):
+            y = _bn_relu6(keras.layers.Conv2D(6 * x.shape[-1], 1, use_bias=False, dtype=policy)(x), policy)
+            y = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, dtype=policy)(y)
+            y = keras.layers.Conv2D(filters, 1, use_bias=False, dtype=policy)(_bn_relu6(y, policy))
+            y = keras.layers.BatchNormalization(dtype=policy)(y)
+            x = keras.layers.Add(dtype=policy)([x, y]) if stride == 1 and x.shape[-1] == filters else y
+        x = keras.layers.GlobalAveragePooling2D(dtype=policy)(x)
+        model = keras.Model(inputs, keras.layers.Dense(classes, activation="softmax", dtype="float32")(x))
         model.compile(optimizer="adam", loss="categorical_crossentropy")
         return model
     layers = [keras.Input((image_size, image_size, 3))]
@@ -208,17 +213,19 @@ def probe_network(policy: str, image_size: int = 128, classes: int = 5, network:
     return model
 
 
+def _bn_relu6(x, policy: str):
+    return keras.layers.ReLU(6.0, dtype=policy)(keras.layers.BatchNormalization(dtype=policy)(x))
+
+
 def probe(candidate: str, network: str = "conv_net", *, rounds: int = 3, steps: int | None = None,
           batch: int | None = None, image_size: int | None = None) -> dict:
-    """Seconds per training step of ``probe_network`` (``network``'s family: 4 steps of 32 photos at 128 px, or for
-    MobileNetV2 2 steps of 16 photos at 96 px, to keep the probe short) in float32 and in ``candidate``: after two
-    warm-up steps each (tracing), ``rounds`` rounds of ``steps`` steps, the two policies taking turns so a busy
-    machine slows both alike; the median round. Its networks are built with explicit policies (the global one is
-    left as it was), and it draws from Keras' global random state: probe before seeding (``series.notebook.setup``
-    does)."""
-    small = network == "transfer"
-    image_size, batch = image_size or (96 if small else 128), batch or (16 if small else 32)
-    steps = steps or (2 if small else 4)
+    """Seconds per training step of ``probe_network`` (``network``'s family; 4 steps of 32 photos at 128 px, for
+    MobileNetV2's 2 at 64 px) in float32 and in ``candidate``: after two warm-up steps each (tracing), ``rounds``
+    rounds of ``steps`` steps, the two policies taking turns so a busy machine slows both alike; the median round.
+    Its networks are built with explicit policies (the global one is left as it was), and it draws from Keras'
+    global random state: probe before seeding (``series.notebook.setup`` does)."""
+    small = network == "transfer"  # its stack is costlier per pixel: 64 px and 2 steps keep the probe to seconds
+    image_size, batch, steps = image_size or (64 if small else 128), batch or 32, steps or (2 if small else 4)
     rng = np.random.default_rng(0)
     x = rng.random((batch, image_size, image_size, 3), dtype=np.float32)
     y = np.eye(5, dtype=np.float32)[rng.integers(0, 5, batch)]
