@@ -236,3 +236,25 @@ def test_gradcam_and_cached_features_of_a_mixed_network_are_float32():
     extract, _ = transfer_module.feature_extractor(networks[1])
     features, _ = transfer_module.extract_features(extract, [images], with_labels=False)
     assert features.dtype == np.float32 and features.shape == (3, 1280)
+
+
+def test_setup_applies_and_prints_the_precision(tmp_path, capsys, monkeypatch):
+    from toyrobot_utils.series.notebook import setup
+
+    setup(tmp_path / "data", tmp_path / "models", tmp_path / "figures", 42, precision="mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    assert "training in mixed_bfloat16 (precision='mixed_bfloat16' as set" in capsys.readouterr().out
+    monkeypatch.setenv(config.PRECISION_ENV, "float32")  # what make run PRECISION=float32 / --precision set
+    setup(tmp_path / "data", tmp_path / "models", tmp_path / "figures", 42)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert "training in float32 (precision='float32' as set" in capsys.readouterr().out
+
+
+def test_run_series_refuses_an_unknown_precision(capsys):
+    import argparse
+
+    from toyrobot_utils.series import runner
+
+    args = argparse.Namespace(parameter=[], quick=False, only=None, output_dir=None, precision="bfloat16")
+    assert runner.run(args) == 2
+    assert "--precision 'bfloat16' is not one of" in capsys.readouterr().err

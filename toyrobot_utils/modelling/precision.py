@@ -250,6 +250,11 @@ def probe(candidate: str, network: str = "conv_net", *, rounds: int = 3, steps: 
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def current_precision() -> str:
+    """The global policy networks are built in now ('float32', 'mixed_bfloat16', ...)."""
+    return keras.mixed_precision.global_policy().name
+
+
 def _layers(model) -> list:
     found = []
     for layer in getattr(model, "layers", []):
@@ -305,6 +310,7 @@ __all__ = [
     "cache_path",
     "choose",
     "cpu_facts",
+    "current_precision",
     "float32_copy",
     "has_bf16_units",
     "machine_facts",
