@@ -49,8 +49,10 @@ data: setup
 	$(PY) -m toyrobot_utils make-data --if-empty
 
 # QUICK=1: the quick tour, every notebook on a small configuration into build/quick/ (committed notebooks untouched).
+# PRECISION=auto|float32|mixed_bfloat16|mixed_float16: what the networks train in (default auto: bfloat16 only where
+# a once-per-machine probe finds it clearly faster); passed to every notebook's setup() through TOYROBOT_PRECISION.
 run: $(if $(QUICK),setup,data)
-	$(PY) -m toyrobot_utils run-series $(if $(QUICK),--quick)
+	$(if $(PRECISION),TOYROBOT_PRECISION=$(PRECISION) )$(PY) -m toyrobot_utils run-series $(if $(QUICK),--quick)
 
 unit: setup
 	$(PY) -m pytest
@@ -67,7 +69,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanit
 test: setup browser lint
 	TOYROBOT_REQUIRE_BROWSER=1 $(PY) -m pytest
 	$(PY) tests/notebook_regression.py prepare
-	$(PY) -m pytest $(NBVAL) tests/notebooks
+	TOYROBOT_PRECISION=float32 $(PY) -m pytest $(NBVAL) tests/notebooks
 
 # JupyterLab on the series, with the project's environment as the notebooks' kernel (Python 3 (ipykernel)). As root
 # (a container, often) JupyterLab refuses to start without --allow-root: passed then, and only then.

@@ -27,6 +27,9 @@ BUILD = ROOT / "build" / "nbval"
 # The quick tour's configuration (series.QUICK_*: few epochs, a small deterministic built-in data set, a tiny tuner
 # search), in build/nbval/ instead of build/quick/ so the two never share models.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as in the unit tests: no TensorFlow start-up lines in the copies
+# The stored outputs must not depend on whether this CPU has bfloat16 units (modelling.precision): float32, as `make
+# test` runs nbval.
+os.environ.setdefault("TOYROBOT_PRECISION", "float32")
 sys.path.insert(0, str(ROOT))
 from toyrobot_utils.series.runner import prepare_quick_data, quick_parameters, strip_startup_noise  # noqa: E402
 

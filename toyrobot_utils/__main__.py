@@ -64,6 +64,12 @@ def _image_size(text: str) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
+def _precision(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", choices=config.PRECISIONS, default=None,
+                        help="what the networks train in: auto (bfloat16 only where a once-per-machine probe finds it "
+                             f"clearly faster), float32, ... (default: ${config.PRECISION_ENV}, else auto)")
+
+
 def _max_pixels(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=int, default=config.MAX_IMAGE_PIXELS,
                         help="skip (with the reason) a photo that needs more pixels decoded; JPEGs are decoded scaled "
@@ -216,6 +222,7 @@ def _run_series(sub) -> None:
     p.add_argument("--quick", action="store_true",
                    help="the quick tour: every notebook on a small configuration into build/quick/notebooks "
                         "(the committed notebooks, models/ and figures/ are left untouched)")
+    _precision(p)
 
 
 def _tune(sub) -> None:
@@ -253,6 +260,7 @@ def _tune(sub) -> None:
         help="worker: seconds to wait for the chief per request before giving up with a message naming it "
              "(default: %(default)s; Keras Tuner's own: 3600)")
     add("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras/Keras Tuner output; default: %(default)s")
+    _precision(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,11 @@ SHARED_DIR = PROJECT_ROOT.parent / "shared"  # read-only team material; may be a
 SPLITS = ("training", "validation", "test")
 DEFAULT_CLASSES = ("bananagrams", "brios", "cars", "duplos", "magnatiles")
 
+# The precision networks train in (modelling.precision decides "auto"); the environment variable the commands and
+# `make run PRECISION=...` set for the notebooks' kernels when no precision is passed to setup().
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+PRECISION_ENV = "TOYROBOT_PRECISION"
+
 # The write-up's data-flow parameters.
 IMAGE_SIZE = (128, 128)
 BATCH_SIZE = 32

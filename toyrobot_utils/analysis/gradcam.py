@@ -120,7 +120,7 @@ def _score_head(model: keras.Model) -> tuple[object, Callable]:
         return _layer_input(last, model), lambda pre: (pre, tf.nn.softmax(pre))
     if isinstance(last, keras.layers.Dense) and is_softmax:
         def dense_logits(pre):
-            logits = tf.matmul(pre, last.kernel)
+            logits = tf.matmul(tf.cast(pre, tf.float32), tf.cast(last.kernel, tf.float32))  # a mixed policy's input
             if last.use_bias:
                 logits = logits + last.bias
             return logits, tf.nn.softmax(logits)
@@ -149,12 +149,16 @@ def _gradcam(model: keras.Model, images: np.ndarray, layer: str | None = None, c
         with tf.GradientTape() as tape:
             activations, pre = grad_model(x, training=False)
             logits, probs = to_scores(pre)
+            logits = tf.cast(logits, tf.float32)
             chosen = tf.argmax(probs, axis=1, output_type=tf.int32) if indices is None else \
                 tf.constant(indices[start:start + batch_size], dtype=tf.int32)
             score = tf.gather(logits, chosen, axis=1, batch_dims=1)
         grads = tape.gradient(score, activations)  # samples are independent (inference mode), so one call does all
         if grads is None:
             raise ValueError(f"The class score does not depend on layer {layer!r}; pick a layer before the output")
+        # A network trained under a mixed policy (modelling.precision) has bfloat16/float16 activations: the average
+        # gradient and the weighted sum are taken in float32 (the score already is).
+        grads, activations = tf.cast(grads, tf.float32), tf.cast(activations, tf.float32)
         weights = tf.reduce_mean(grads, axis=(1, 2))
         cam = tf.nn.relu(tf.reduce_sum(activations * weights[:, None, None, :], axis=-1)).numpy()
         peak = cam.reshape(len(cam), -1).max(axis=1)

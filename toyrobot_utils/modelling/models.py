@@ -110,10 +110,12 @@ def build_conv_net(
         ]
         if dropout and placement == "hidden":
             layers.append(keras.layers.Dropout(dropout, name=f"dense_{j}_dropout"))
-    layers.append(keras.layers.Dense(num_classes, name="output"))
+    # The logits and the softmax in float32 whatever the global policy (modelling.precision): the loss, the
+    # probabilities and Grad-CAM's class score keep full precision; the layer is small, so it costs nothing.
+    layers.append(keras.layers.Dense(num_classes, name="output", dtype="float32"))
     if dropout and placement == "write-up":
-        layers.append(keras.layers.Dropout(dropout, name="output_dropout"))
-    layers.append(keras.layers.Activation("softmax", name="softmax"))
+        layers.append(keras.layers.Dropout(dropout, name="output_dropout", dtype="float32"))
+    layers.append(keras.layers.Activation("softmax", name="softmax", dtype="float32"))
     model = keras.Sequential(layers, name=name)
     return compile_model(model, optimizer, learning_rate)
 
@@ -552,7 +554,8 @@ def build_transfer(
         x = keras.layers.Dense(units, activation="relu", name=f"dense_{j}")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+    # float32 whatever the global policy (modelling.precision): the probabilities and the loss keep full precision.
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name=name or f"transfer_{base}")
     return compile_model(model, "adam", learning_rate)
 

@@ -37,6 +37,7 @@ from toyrobot_utils import config, lineage
 from toyrobot_utils.data import class_names_of, dataset_of
 from toyrobot_utils.files import atomic_write_text, check_folder_names, publish, read_json, temporary_path, write_json
 from toyrobot_utils.modelling.models import count_params, infer_preprocessing
+from toyrobot_utils.modelling.precision import float32_copy, model_precision
 
 MONITOR = "val_accuracy"
 # Ties on validation accuracy are broken by this (lower is better). On a few validation photos accuracy takes few
@@ -161,7 +162,9 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         self.best, self.best_loss = accuracy, loss
         tmp = temporary_path(filepath, suffix=".tmp.keras")
         try:
-            (self.model if self.model_to_save is None else self.model_to_save).save(tmp, overwrite=True)
+            # A network trained under a mixed policy is saved as its float32 twin (same weights): the file loads
+            # and predicts in float32 on any machine (modelling.precision).
+            float32_copy(self.model if self.model_to_save is None else self.model_to_save).save(tmp, overwrite=True)
             publish(tmp, filepath)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -396,6 +399,13 @@ def _completed_settings(settings, network: keras.Model, lr_reducer) -> dict:
         settings["image_size"] = input_size
     settings.setdefault("preprocessing", infer_preprocessing(network))
     settings.setdefault("lr_reducer", bool(lr_reducer))
+    # What the network computes in changes its results: a mixed policy is part of the lineage. float32, the only
+    # precision before there was a choice, is left implicit so that earlier float32 runs keep their lineage.
+    used = model_precision(network)
+    if used != "float32":
+        settings["precision"] = used
+    else:
+        settings.pop("precision", None)
     return settings
 
 

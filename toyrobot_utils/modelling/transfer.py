@@ -147,7 +147,7 @@ def extract_features(extract, dataset, *, with_labels: bool = True) -> tuple[np.
     features, labels = [], []
     for batch in data.dataset_of(dataset):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        features.append(np.asarray(extract(images)))
+        features.append(np.asarray(tf.cast(extract(images), tf.float32)))  # computed in the policy, kept float32
         if with_labels and isinstance(batch, (tuple, list)):
             labels.append(np.asarray(batch[1]))
     feats = np.concatenate(features) if features else np.zeros((0,), np.float32)

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from toyrobot_utils.config import PROJECT_ROOT
 from toyrobot_utils.modelling import devices
+from toyrobot_utils.modelling import precision as precisions
 
 
 def project_path(path: str | Path) -> Path:
@@ -26,19 +27,26 @@ class Folders:
     figures: Path
 
 
-def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True) -> Folders:
-    """Create the output folders, seed Python/NumPy/TensorFlow, train on every GPU when there are several
-    (``devices.use_all_gpus``), and print the versions and devices this run used."""
+def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True, precision: str | None = None,
+          network: str = "conv_net") -> Folders:
+    """Create the output folders, choose the precision the networks train in (``modelling.precision``: ``precision``,
+    else the environment's ``TOYROBOT_PRECISION``, else ``auto``, which measures once per machine whether bfloat16
+    pays for the ``network`` family the notebook trains: "conv_net", or "transfer" for MobileNetV2), seed
+    Python/NumPy/TensorFlow, train on every GPU when there are several (``devices.use_all_gpus``), and print the
+    versions, devices and precision this run used."""
     _inline_figures()
     _quiet_library_logs()
     folders = Folders(project_path(data_dir), project_path(models_dir), project_path(figures_dir))
     folders.models.mkdir(parents=True, exist_ok=True)
     folders.figures.mkdir(parents=True, exist_ok=True)
+    # Before seeding: a probe builds networks, which draws random numbers.
+    decision = precisions.use(precision, network=network)
     keras.utils.set_random_seed(seed)
     strategy = devices.use_all_gpus()
     if verbose:
         print(f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}; "
               f"{devices.describe(strategy)}")
+        print(decision.line())
         print(f"data: {_show(folders.data)}  models: {_show(folders.models)}  figures: {_show(folders.figures)}")
     return folders
 

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from toyrobot_utils.config import PROJECT_ROOT
+from toyrobot_utils.config import PRECISION_ENV, PRECISIONS, PROJECT_ROOT
 from toyrobot_utils.files import atomic_write_text, read_json
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -233,6 +233,12 @@ def quick_tour(only: list[str] | None = None, folder: Path = QUICK_DIR) -> dict[
 def run(args) -> int:
     """``toyrobot run-series`` (options in ``__main__``): exit 1 when a notebook failed, 2 for conflicting options."""
     params = {name: _parse_value(value) for name, value in args.parameter}
+    precision = getattr(args, "precision", None)  # --precision: every notebook's setup() reads it (series.notebook)
+    if precision:
+        if precision not in PRECISIONS:
+            print(f"error: --precision {precision!r} is not one of {', '.join(PRECISIONS)}", file=sys.stderr)
+            return 2
+        os.environ[PRECISION_ENV] = precision  # the kernels inherit it, --quick included
     try:
         if args.quick:
             if params or args.output_dir:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from toyrobot_utils import config
 from toyrobot_utils.audit import DataSetError
+from toyrobot_utils.modelling import precision
 from toyrobot_utils.tuning.trials import (
     best_hyperparameters,
     format_seconds,
@@ -83,6 +84,11 @@ def run(args) -> int:
     if not Path(args.data_dir).is_dir() and role != "chief":
         print(f"error: no data folder {args.data_dir} (give --data-dir; every worker needs the same data)",
               file=sys.stderr)
+        return 2
+    try:  # --precision, else TOYROBOT_PRECISION, else auto: a distributed search's machines must agree (recorded)
+        print(precision.use(getattr(args, "precision", None)).line(), flush=True)
+    except precision.PrecisionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     settings = dict(directory=args.directory, project_name=args.project_name, algorithm=args.algorithm,
                     max_trials=args.max_trials, executions_per_trial=args.executions_per_trial, epochs=args.epochs,

@@ -34,6 +34,7 @@ from toyrobot_utils import config, lineage
 from toyrobot_utils.data import dataset_of, load_datasets
 from toyrobot_utils.files import jsonable, read_json, write_json
 from toyrobot_utils.modelling import models
+from toyrobot_utils.modelling.precision import current_precision
 from toyrobot_utils.modelling.training import LOGS_DIR, seed_everything, tensorboard_callback
 from toyrobot_utils.tuning.trials import (
     OBJECTIVE,
@@ -405,7 +406,8 @@ def run_search(
                 "max_flops": int(max_flops) if max_flops else None,
                 "hyperband_factor": int(hyperband_factor) if algorithm == "hyperband" else None,
                 "image_size": list(image_size), "class_names": class_names,
-                "photos": None if photos == lineage.UNKNOWN else photos}
+                "photos": None if photos == lineage.UNKNOWN else photos,
+                "precision": current_precision()}  # trials trained in bfloat16 and in float32 do not compare
     if not isinstance(data, Mapping):  # known only when the pipeline is built here
         settings.update(batch_size=int(batch_size), augment=bool(augment))
     settings.update(record_settings or {})
