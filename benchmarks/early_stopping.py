@@ -20,7 +20,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # benchmarks/report.py
 import pandas as pd  # noqa: E402
 from report import markdown_table, write_section  # noqa: E402
 
-from toyrobot_utils.modelling import training  # noqa: E402
+from toyrobot_utils.modelling import stopping, training  # noqa: E402
 
 PATIENCES = (5, 10, 15, 20)
 
@@ -38,11 +38,11 @@ def replay_table(models_dir: Path, patiences=PATIENCES) -> pd.DataFrame:
             continue
         if record.get("patience") or history.empty or "val_accuracy" not in history:
             continue  # stopped early itself: its later epochs are unknown
-        full = training.replay_patience(history, None)
+        full = stopping.replay_patience(history, None)
         row = {"run": name, "epochs": len(history), "best epoch": full["best_epoch"],
                "best val": full["best_val_accuracy"], "s/epoch": record.get("seconds_per_epoch")}
         for patience in patiences:
-            replay = training.replay_patience(history, patience)
+            replay = stopping.replay_patience(history, patience)
             row[f"p{patience} val"] = replay["best_val_accuracy"]
             row[f"p{patience} saved"] = replay["epochs_saved"]
         rows.append(row)

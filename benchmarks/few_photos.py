@@ -9,7 +9,7 @@ copies) is trained on twice:
 
 - **recipe**: the series' transfer recipe as notebook 09 runs it, ``transfer.fit_frozen`` then ``transfer.fine_tune``
   with ``transfer.RECIPE``: the best epoch of each stage and the stage itself are chosen on the V validation photos
-  per class (``training.better_on_validation``: accuracy, ties broken by validation loss);
+  per class (``stopping.better_on_validation``: accuracy, ties broken by validation loss);
 - **reference**: a linear classifier (Dense softmax, Adam 1e-3, batch 32) on the frozen ImageNet MobileNetV2's pooled
   features of the same N training photos per class, trained for a fixed ``--reference-epochs`` (100) and kept as it
   ends: no validation photos, no choice.

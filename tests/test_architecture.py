@@ -27,7 +27,7 @@ LAYERS = [
     ("data folders", {"audit", "synthetic.default_data"}),
     ("pipelines and lineage", {"data", "lineage", "splitting"}),
     ("modelling: networks", {"modelling", "modelling.models", "modelling.keras_graph", "modelling.devices",
-                             "modelling.precision"}),
+                             "modelling.precision", "modelling.stopping"}),
     ("modelling: training", {"modelling.training", "modelling.transfer", "modelling.progress"}),
     ("analysis: evaluation and Grad-CAM", {"analysis", "analysis.evaluation", "analysis.gradcam"}),
     ("analysis: figures and comparisons", {"analysis.plots", "analysis.comparison", "analysis.bias"}),

@@ -19,7 +19,7 @@ import pytest
 from test_splitting import plain_folder
 
 from toyrobot_utils import lineage, splitting
-from toyrobot_utils.modelling import training
+from toyrobot_utils.modelling import stopping, training
 from toyrobot_utils.modelling.progress import EpochProgress, duration
 from toyrobot_utils.robot import train as train_module
 
@@ -137,14 +137,14 @@ def test_the_series_layout_is_used_as_it_is(tmp_path):
 
 
 def test_epoch_progress_bounds_the_time_left_by_patience():
-    """The bound is 0 exactly when fit's early-stopping rule (training.stalled) stops the run."""
+    """The bound is 0 exactly when fit's early-stopping rule (stopping.stalled) stops the run."""
     progress = EpochProgress("head", epochs=50, patience=3, stream=io.StringIO())
     rows = []
     for epoch, accuracy in enumerate([0.5, 0.6, 0.6, 0.55, 0.6]):
         progress.on_epoch_begin(epoch)
         progress.on_epoch_end(epoch, {"val_accuracy": accuracy})
         rows.append({"epoch": epoch + 1, "val_accuracy": accuracy})
-        assert (progress.epochs_left(epoch) == 0) == training.stalled(rows, 3)
+        assert (progress.epochs_left(epoch) == 0) == stopping.stalled(rows, 3)
     assert progress.lines[-1].endswith("done") and "at most" in progress.lines[0]
     assert EpochProgress("x", epochs=10).epochs_left(3) == 6  # no patience: every epoch may run
     assert [duration(s) for s in (4.4, 125, 3780)] == ["4 s", "2 min 05 s", "1 h 03 min"]

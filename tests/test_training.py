@@ -18,7 +18,7 @@ import pytest
 
 TESTS_DIR = Path(__file__).parent
 sys.path.insert(0, str(TESTS_DIR))
-from toyrobot_utils.modelling import models, training  # noqa: E402
+from toyrobot_utils.modelling import models, stopping, training  # noqa: E402
 
 from modelling_fixtures import InterruptAt, arrays_dataset, planted_task  # noqa: E402
 
@@ -287,17 +287,17 @@ def test_patience_stops_a_stalled_run_and_survives_an_interruption(tmp_path):
 def test_ties_on_validation_accuracy_are_broken_by_validation_loss():
     rows = [{"epoch": e, "val_accuracy": a, "val_loss": loss}
             for e, a, loss in [(1, 0.5, 0.9), (2, 1.0, 0.6), (3, 1.0, 0.4), (4, 1.0, 0.5), (5, 0.9, 0.1)]]
-    assert training.best_row(rows) == 2  # epoch 3: the same 100 % as epoch 2, with a lower loss
-    assert training.best_row([{**r, "val_loss": 1.0} for r in rows]) == 1  # a full tie keeps the earlier epoch
-    assert training.best_row([]) is None
-    assert not training.stalled(rows, 3) and training.stalled(rows[:3] + rows[3:] + [{**rows[4], "epoch": 6}], 3)
-    assert training.better_on_validation(0.8, 0.9, 0.7, 0.1)  # accuracy first
-    assert not training.better_on_validation(0.8, 0.1, 0.9, 2.0)
-    assert training.better_on_validation(0.8, 0.3, 0.8, 0.4) and not training.better_on_validation(0.8, 0.4, 0.8, 0.4)
-    assert not training.better_on_validation(0.8, 0.399, 0.8, 0.4)  # less than 1 % lower: still a tie
-    assert not training.better_on_validation(0.8, None, 0.8, 0.4) and training.better_on_validation(0.8, 0.3, 0.8, None)
-    assert training.better_on_validation(0.1, None, None, None) and not training.better_on_validation(None, 0, 0, 1)
-    replay = training.replay_patience(pd.DataFrame(rows), 1)
+    assert stopping.best_row(rows) == 2  # epoch 3: the same 100 % as epoch 2, with a lower loss
+    assert stopping.best_row([{**r, "val_loss": 1.0} for r in rows]) == 1  # a full tie keeps the earlier epoch
+    assert stopping.best_row([]) is None
+    assert not stopping.stalled(rows, 3) and stopping.stalled(rows[:3] + rows[3:] + [{**rows[4], "epoch": 6}], 3)
+    assert stopping.better_on_validation(0.8, 0.9, 0.7, 0.1)  # accuracy first
+    assert not stopping.better_on_validation(0.8, 0.1, 0.9, 2.0)
+    assert stopping.better_on_validation(0.8, 0.3, 0.8, 0.4) and not stopping.better_on_validation(0.8, 0.4, 0.8, 0.4)
+    assert not stopping.better_on_validation(0.8, 0.399, 0.8, 0.4)  # less than 1 % lower: still a tie
+    assert not stopping.better_on_validation(0.8, None, 0.8, 0.4) and stopping.better_on_validation(0.8, 0.3, 0.8, None)
+    assert stopping.better_on_validation(0.1, None, None, None) and not stopping.better_on_validation(None, 0, 0, 1)
+    replay = stopping.replay_patience(pd.DataFrame(rows), 1)
     assert replay["best_epoch"] == 3 and replay["stopped_after"] == 4
 
 
@@ -318,7 +318,7 @@ def test_a_saturated_validation_set_keeps_a_later_epoch_with_lower_validation_lo
     assert len(perfect) >= 3, history  # the set saturates: several epochs tie at 100 %
     first = perfect.iloc[0]
     kept = int(run.record["best_epoch"])
-    assert kept == history["epoch"].iloc[training.best_row(history.to_dict("records"))]
+    assert kept == history["epoch"].iloc[stopping.best_row(history.to_dict("records"))]
     assert kept > first["epoch"] and run.record["best_val_accuracy"] == 1.0  # a later epoch than the first 100 %
     assert run.record["best_val_loss"] < first["val_loss"] * 0.99  # with a clearly lower validation loss
     assert run.record["best_val_loss"] == pytest.approx(history.loc[history["epoch"] == kept, "val_loss"].iloc[0])

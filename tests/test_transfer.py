@@ -15,7 +15,7 @@ import pytest
 
 from toyrobot_utils import data, files
 from toyrobot_utils.analysis import comparison, evaluation, gradcam, plots
-from toyrobot_utils.modelling import models, training, transfer
+from toyrobot_utils.modelling import models, stopping, training, transfer
 
 from conftest import make_dataset
 
@@ -174,7 +174,7 @@ def test_frozen_head_stops_early_and_the_model_ends_with_the_best_epoch(tiny_dat
     run = transfer.fit_frozen(model, splits["training"], splits["validation"], name="early", epochs=40, patience=3,
                               models_dir=tmp_path, verbose=0)
     record, rows = run.record, run.history.to_dict("records")
-    best = rows[training.best_row(rows)]
+    best = rows[stopping.best_row(rows)]
     assert record["best_epoch"] == best["epoch"] and record["best_val_loss"] == pytest.approx(best["val_loss"])
     assert record["best_val_accuracy"] == pytest.approx(run.history["val_accuracy"].max())
     if record["stopped_early_at"] is not None:
@@ -288,7 +288,7 @@ def test_fine_tuning_trains_the_top_on_cached_activations(tiny_data, tmp_path):
         x = layer(x, training=False)
     np.testing.assert_allclose(np.asarray(x), model.predict(images, verbose=0), atol=1e-5)
 
-    assert result.kept == training.better_on_validation(run.best_val_accuracy, run.record["best_val_loss"],
+    assert result.kept == stopping.better_on_validation(run.best_val_accuracy, run.record["best_val_loss"],
                                                         frozen.best_val_accuracy, frozen.record["best_val_loss"])
     assert (("raised" in result.reason or "lowered" in result.reason) == result.kept
             and run.record["fine_tune_kept"] == result.kept)

@@ -2,7 +2,7 @@
 most N with a bar, the validation accuracy (and the best so far), and the time left at most.
 
 "At most": a stage with early stopping ends once validation accuracy has not beaten its best for ``patience``
-epochs (``training.stalled``), so the epochs left are at most the fewer of the epochs still allowed and those
+epochs (``stopping.stalled``), so the epochs left are at most the fewer of the epochs still allowed and those
 before patience runs out; times the mean epoch so far. Keras' own bar (``verbose=1``) shows steps within an epoch
 and no bound on the stage, and with cached base features an epoch takes a fraction of a second.
 """

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from toyrobot_utils import config, data, lineage
-from toyrobot_utils.modelling import training
+from toyrobot_utils.modelling import stopping, training
 from toyrobot_utils.modelling.keras_graph import call_node, functional_graph
 from toyrobot_utils.modelling.models import compile_model, count_params, find_base, infer_preprocessing, unfreeze_top
 
@@ -38,7 +38,7 @@ AUGMENT_COPIES = 2  # augmented copies of each training photo whose base feature
 # The series' transfer recipe (notebook 09's parameter defaults, benchmarks/real_photos.py): the head trains on cached
 # features until validation stops improving, with augmented copies; then the top four blocks are fine-tuned on cached
 # activations with a cosine learning-rate decay from 2e-4 and kept only when validation improves (higher accuracy, or
-# the same with a lower loss: ``training.better_on_validation``). Four blocks at 2e-4
+# the same with a lower loss: ``stopping.better_on_validation``). Four blocks at 2e-4
 # were chosen over two at 1e-4 (the earlier default) on validation photos, from the same frozen stage: clothing6
 # 86.1 % against 83.3 % validation (4 blocks at 1e-4: 84.4 %; 2 blocks with patience 15: 82.8 %), clothing5 a tie
 # (97.3 %); RESULTS.md has the test figures that followed.
@@ -417,11 +417,11 @@ def fine_tune(
 def keep_fine_tuned(frozen: Mapping[str, Any], tuned: Mapping[str, Any]) -> tuple[bool, str]:
     """Whether the fine-tuned stage (its run record ``tuned``) replaces the frozen one (``frozen``) as the transfer
     model, and the sentence that says why: only when it is better on validation photos — a higher best validation
-    accuracy, or the same accuracy with a lower validation loss (``training.better_on_validation``). Test photos
+    accuracy, or the same accuracy with a lower validation loss (``stopping.better_on_validation``). Test photos
     play no part."""
     acc, loss = tuned.get("best_val_accuracy"), tuned.get("best_val_loss")
     frozen_acc, frozen_loss = frozen.get("best_val_accuracy"), frozen.get("best_val_loss")
-    kept = training.better_on_validation(acc, loss, frozen_acc, frozen_loss)
+    kept = stopping.better_on_validation(acc, loss, frozen_acc, frozen_loss)
     if acc is not None and frozen_acc is not None and float(acc) == float(frozen_acc):
         how = (f"tied on validation accuracy ({float(acc):.1%}), and fine-tuning "
                f"{'lowered' if kept else 'did not lower'} the validation loss ({_loss(frozen_loss)} frozen, "
