@@ -102,7 +102,10 @@ def recipe(splits: dict, cache: Cache, out: Path, seed: int) -> dict:
     tuning = transfer.fine_tune(frozen, splits["training"], splits["validation"], name="recipe_finetune",
                                 blocks=r["fine_tune_blocks"], epochs=r["fine_tune_epochs"],
                                 patience=r["fine_tune_patience"], learning_rate=r["fine_tune_learning_rate"], **common)
-    return {"accuracy": test_accuracy(tuning.model, cache), "fine_tuned": bool(tuning.kept),
+    frozen_test = test_accuracy(frozen.model, cache)
+    tuned_test = test_accuracy(tuning.run.model, cache) if tuning.run is not None else None
+    return {"accuracy": tuned_test if tuning.kept else frozen_test, "fine_tuned": bool(tuning.kept),
+            "frozen_test": frozen_test, "fine_tuned_test": tuned_test, "keep": frozen.record.get("keep"),
             "frozen_epoch": f"{frozen.record['best_epoch']}/{frozen.record['epochs_run']}",
             "tuned_epoch": (f"{tuning.run.record['best_epoch']}/{tuning.run.record['epochs_run']}"
                             if tuning.run is not None else "-")}
@@ -143,12 +146,15 @@ def run(data_dir: Path, out: Path, sizes, draws: int, seed: int, reference_epoch
             t1 = time.perf_counter()
             ref = reference(splits, cache, draw_seed, reference_epochs)
             rows.append({"train_per_class": n_train, "val_per_class": n_val, "draw": draw, "recipe": ours["accuracy"],
-                         "reference": ref, "fine_tuned": ours["fine_tuned"], "frozen_best/run": ours["frozen_epoch"],
+                         "reference": ref, "fine_tuned": ours["fine_tuned"], "frozen stage": ours["frozen_test"],
+                         "fine-tuned stage": ours["fine_tuned_test"], "epoch kept": ours["keep"],
+                         "frozen_best/run": ours["frozen_epoch"],
                          "fine_tune_best/run": ours["tuned_epoch"], "recipe_s": t1 - t0,
                          "reference_s": time.perf_counter() - t1})
             print(f"  {n_train}+{n_val} per class, draw {draw}: recipe {ours['accuracy']:.1%} (frozen best epoch "
                   f"{ours['frozen_epoch']}, fine-tuning {ours['tuned_epoch']}, "
-                  f"{'fine-tuned' if ours['fine_tuned'] else 'frozen'} kept), reference {ref:.1%}; "
+                  f"{'fine-tuned' if ours['fine_tuned'] else 'frozen'} kept; frozen {ours['frozen_test']:.1%}, "
+                  f"fine-tuned {ours['fine_tuned_test'] or 0:.1%}; {ours['keep']}), reference {ref:.1%}; "
                   f"{t1 - t0:.0f} s + {time.perf_counter() - t1:.0f} s", flush=True)
         if report is not None:
             report(pd.DataFrame(rows))
@@ -205,7 +211,8 @@ def main(argv=None) -> int:
 
     def report(rows: pd.DataFrame, final: bool = False) -> str:
         body = (markdown_table(summary(rows)) + "\n\nEvery draw:\n\n"
-                + markdown_table(rows.round({"recipe": 3, "reference": 3, "recipe_s": 0, "reference_s": 0}))
+                + markdown_table(rows.round({"recipe": 3, "reference": 3, "frozen stage": 3,
+                                             "fine-tuned stage": 3, "recipe_s": 0, "reference_s": 0}))
                 + f"\n\n{notes(args.reference_epochs)}\n- "
                 + (f"Whole run: {time.perf_counter() - start:.0f} s." if final else
                    f"Cut-off run: the sizes above only, {time.perf_counter() - start:.0f} s so far."))

@@ -325,3 +325,44 @@ def test_a_saturated_validation_set_keeps_a_later_epoch_with_lower_validation_lo
     assert run.record["epochs_run"] - kept == 4 or run.record["epochs_run"] == 25  # stops 4 epochs after it
     for got, want in zip(run.model.get_weights(), snapshots.weights[kept - 1]):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_validation_split_too_small_to_choose_on_keeps_the_last_epoch_of_a_fixed_budget():
+    """stats.too_small_to_compare is the one definition (fewer than 49 photos: a 95 % interval wider than 20 points);
+    under LAST_EPOCH the kept row is the last one and patience never stops the run."""
+    from toyrobot_utils import stats
+
+    assert stats.too_small_to_compare(12) and stats.too_small_to_compare(48)
+    assert not stats.too_small_to_compare(49) and not stats.too_small_to_compare(150)
+    assert not stats.too_small_to_compare(0)  # no split: nothing to warn about
+    assert stopping.keep_rule(12) == stopping.LAST_EPOCH and stopping.keep_rule(150) == stopping.BEST_ON_VALIDATION
+    rows = [{"epoch": e, "val_accuracy": a, "val_loss": loss}
+            for e, a, loss in [(1, 0.5, 0.9), (2, 1.0, 0.6), (3, 0.75, 0.7), (4, 0.75, 0.8), (5, 0.75, 0.9)]]
+    assert stopping.best_row(rows) == 1 and stopping.best_row(rows, stopping.LAST_EPOCH) == 4
+    assert stopping.stalled(rows, 3) and not stopping.stalled(rows, 3, stopping.LAST_EPOCH)
+    with pytest.raises(ValueError, match="keep must be one of"):
+        stopping.best_row(rows, "best on test")
+
+
+def test_fit_with_a_fixed_budget_saves_the_last_epoch_once_and_records_the_rule(tmp_path, monkeypatch):
+    """keep=LAST_EPOCH: an early lucky epoch (scripted 100 %) does not freeze the choice, patience is off, the file
+    is written once (at the last epoch) and holds the last epoch's weights; the rule is in the record and lineage."""
+    train, val = data()
+    snapshots = WeightsPerEpoch()
+    script = ScriptedValAccuracy([0.5, 1.0, 0.5, 0.75, 0.75, 0.75])
+    published = []
+    real_publish = training.publish
+    monkeypatch.setattr(training, "publish", lambda tmp, path: (published.append(Path(path).name),
+                                                                real_publish(tmp, path)))
+    run = training.fit(tiny_model(), train, val, name="budget", epochs=6, patience=2, models_dir=tmp_path, verbose=0,
+                       class_names=CLASSES, callbacks=[script, snapshots], keep=stopping.LAST_EPOCH)
+    assert run.record["epochs_run"] == 6 and run.record["stopped_early_at"] is None  # patience 2 would stop at 4
+    assert run.record["best_epoch"] == 6 and run.record["best_val_accuracy"] == 0.75
+    assert run.record["keep"] == stopping.LAST_EPOCH and run.record["lineage"]["settings"]["keep"] == "last epoch"
+    assert published == ["budget.keras"]  # one write, at the end
+    for got, want in zip(run.model.get_weights(), snapshots.weights[5]):
+        np.testing.assert_array_equal(got, want)
+    chosen = training.fit(tiny_model(), train, val, name="chosen", epochs=6, patience=2, models_dir=tmp_path,
+                          verbose=0, class_names=CLASSES, callbacks=[ScriptedValAccuracy(script.script)])
+    assert chosen.record["best_epoch"] == 2 and chosen.record["stopped_early_at"] == 4  # the default rule
+    assert "keep" not in chosen.record["lineage"]["settings"]  # lineages recorded before the rule are unchanged

@@ -141,7 +141,7 @@ def test_feature_path_trains_the_same_head_as_the_image_path(tiny_data, tmp_path
     a = training.fit(on_images, splits["training"], splits["validation"], name="images", epochs=3,
                      models_dir=tmp_path, verbose=0)
     b = transfer.fit_frozen(on_features, splits["training"], splits["validation"], name="features", epochs=3,
-                            models_dir=tmp_path, verbose=0)
+                            models_dir=tmp_path, verbose=0, keep=stopping.BEST_ON_VALIDATION)  # as training.fit's
     assert b.record["settings"]["training_path"] == transfer.FEATURE_PATH
     for wa, wb in zip(head_weights(a.model), head_weights(on_features)):  # both: the best epoch's weights
         np.testing.assert_allclose(wa, wb, atol=1e-4)
@@ -166,13 +166,13 @@ def test_augmentation_without_copies_or_a_trainable_base_uses_the_image_path(tin
 
 
 def test_frozen_head_stops_early_and_the_model_ends_with_the_best_epoch(tiny_data, tmp_path):
-    """Early stopping with patience 3 on 6 validation photos: the run stops 3 epochs after its best epoch (highest
-    validation accuracy, ties broken by the lower validation loss) or runs out of epochs; the model object in
-    memory then holds the saved best epoch, not the last one."""
+    """Early stopping with patience 3 on 6 validation photos (told to choose on them: by default so few would mean a
+    fixed budget): the run stops 3 epochs after its best epoch (highest validation accuracy, ties broken by the lower
+    validation loss) or runs out of epochs; the model object in memory then holds the saved best epoch."""
     _, splits = tiny_data
     model = tiny_base_transfer(seed=1, learning_rate=1e-2)
     run = transfer.fit_frozen(model, splits["training"], splits["validation"], name="early", epochs=40, patience=3,
-                              models_dir=tmp_path, verbose=0)
+                              models_dir=tmp_path, verbose=0, keep=stopping.BEST_ON_VALIDATION)
     record, rows = run.record, run.history.to_dict("records")
     best = rows[stopping.best_row(rows)]
     assert record["best_epoch"] == best["epoch"] and record["best_val_loss"] == pytest.approx(best["val_loss"])
@@ -451,3 +451,25 @@ def test_imagenet_mobilenet_v2_trains_on_cached_features(mobilenet_weights, tmp_
     images = np.concatenate([x for x, _ in splits["test"].dataset])
     np.testing.assert_allclose(head.predict(features, verbose=0), run.model.predict(images, verbose=0), atol=1e-5)
     np.testing.assert_allclose(run.model.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+
+
+def test_on_a_validation_split_too_small_to_choose_on_both_stages_keep_their_last_epoch(tiny_data, tmp_path):
+    """6 validation photos (2 per class) cannot tell epochs apart (stats.too_small_to_compare): by default the head
+    and the fine-tuning run their whole budget, patience or not, and keep their last epoch; told to choose on
+    validation, the same head keeps its best epoch."""
+    _, splits = tiny_data
+    assert transfer.validation_keep_rule(splits["validation"]) == stopping.LAST_EPOCH
+    assert transfer.validation_keep_rule(data.dataset_of(splits["validation"])) == stopping.BEST_ON_VALIDATION
+    frozen = transfer.fit_frozen(tiny_base_transfer(seed=3, learning_rate=1e-2), splits["training"],
+                                 splits["validation"], name="small_val", epochs=6, patience=1, models_dir=tmp_path,
+                                 verbose=0)
+    assert frozen.record["keep"] == stopping.LAST_EPOCH and frozen.record["epochs_run"] == 6
+    assert frozen.record["best_epoch"] == 6 and frozen.record["patience"] is None
+    tuned = transfer.fine_tune(frozen, splits["training"], splits["validation"], name="small_val_ft", epochs=3,
+                               patience=1, models_dir=tmp_path, verbose=0)
+    assert tuned.run.record["keep"] == stopping.LAST_EPOCH and tuned.run.record["best_epoch"] == 3
+    chosen = transfer.fit_frozen(tiny_base_transfer(seed=3, learning_rate=1e-2), splits["training"],
+                                 splits["validation"], name="chosen", epochs=6, models_dir=tmp_path, verbose=0,
+                                 keep=stopping.BEST_ON_VALIDATION)
+    best = stopping.best_row(chosen.history.to_dict("records"))
+    assert chosen.record["best_epoch"] == int(chosen.history["epoch"].iloc[best])

@@ -34,11 +34,6 @@ PHASH_SIZE = 16
 DUPLICATE_MAX_DISTANCE = 20
 # A split is imbalanced when its largest class has more than this many times the images of its smallest.
 IMBALANCE_RATIO = 1.5
-# A validation or test split is too small to tell models apart when the 95 % interval of an accuracy of about
-# TYPICAL_ACCURACY measured on it is wider than this (20 points: about 50 photos). Models of the series differ by 5-15
-# points, so wider than that the split cannot say which is better, and a choice made on it is largely luck.
-SMALL_SPLIT_WIDTH = 0.20
-TYPICAL_ACCURACY = 0.85
 # Size the audit decodes at when nobody asked for pipeline-sized arrays: enough for the hash, cheap with JPEG draft.
 _HASH_DECODE_SIZE = (64, 64)
 _EXIF_ORIENTATION = 0x0112
@@ -606,23 +601,23 @@ def _warnings(report: AuditReport) -> list[str]:
     return warnings
 
 
-def small_split_warning(split: str, photos: int, classes: int, accuracy: float = TYPICAL_ACCURACY,
-                        limit: float = SMALL_SPLIT_WIDTH) -> str | None:
-    """The warning for a validation or test split of ``photos`` photos whose 95 % interval at ``accuracy`` is wider
-    than ``limit``: how wide, what one photo is worth, and how many photos would halve the width (None: precise
-    enough, or empty)."""
-    if photos <= 0:
+def small_split_warning(split: str, photos: int, classes: int) -> str | None:
+    """The warning for a validation or test split of ``photos`` photos whose 95 % interval at a typical accuracy is
+    wider than ``stats.SMALL_SPLIT_WIDTH`` (``stats.too_small_to_compare``): how wide, what one photo is worth, and
+    how many photos would halve the width (None: precise enough, or empty)."""
+    if not stats.too_small_to_compare(photos):
         return None
+    accuracy = stats.TYPICAL_ACCURACY
     width = stats.interval_width(photos, accuracy)
-    if width <= limit:
-        return None
     halve = stats.photos_to_halve(photos, accuracy)
     more = halve - photos
     use = "choose between models and epochs" if split == "validation" else "measure the chosen model"
+    fixed = (" The transfer recipe therefore trains for its whole epoch budget and keeps the last epoch instead of "
+             "choosing one on these photos." if split == "validation" else "")
     return (f"small {split} split: {photos} photos. An accuracy of about {100 * accuracy:.0f} % measured on them has "
             f"a 95 % interval {100 * width:.0f} points wide, and one photo moves it by {100 / photos:.1f} points, so "
-            f"models closer than that cannot be told apart on it: it can only roughly {use}. About {halve} {split} "
-            f"photos ({more} more, about {-(-more // max(1, classes))} more per class) would halve that width.")
+            f"models closer than that cannot be told apart on it: it can only roughly {use}.{fixed} About {halve} "
+            f"{split} photos ({more} more, about {-(-more // max(1, classes))} more per class) would halve that width.")
 
 
 # --- command line -----------------------------------------------------------------------------------------------

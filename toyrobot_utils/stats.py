@@ -127,6 +127,20 @@ def rank_on_validation(table: pd.DataFrame, *, accuracy: str = "val_accuracy", l
     return table.assign(**columns).sort_values(keys, ascending=ascending, kind="stable").drop(columns=keys)
 
 
+# A validation or test split is too small to tell models apart when the 95 % interval of an accuracy of about
+# TYPICAL_ACCURACY measured on it is wider than SMALL_SPLIT_WIDTH (20 points: fewer than 49 photos). Models of the
+# series differ by 5-15 points, so wider than that the split cannot say which is better, and a choice made on it is
+# largely luck. The audit warns about such splits; training stops choosing epochs on such a validation split.
+SMALL_SPLIT_WIDTH = 0.20
+TYPICAL_ACCURACY = 0.85
+
+
+def too_small_to_compare(photos: int) -> bool:
+    """Whether a split of ``photos`` photos is too small to tell models (or epochs) apart: the 95 % interval of an
+    accuracy of ``TYPICAL_ACCURACY`` measured on it is wider than ``SMALL_SPLIT_WIDTH``. An empty split is not."""
+    return int(photos) > 0 and interval_width(int(photos), TYPICAL_ACCURACY) > SMALL_SPLIT_WIDTH
+
+
 def interval_width(total: int, accuracy: float = 0.85, confidence: float = 0.95) -> float:
     """Width (high - low) of the Wilson interval of an accuracy of ``accuracy`` measured on ``total`` photos: how far
     apart two models must be before that many photos can tell them apart."""

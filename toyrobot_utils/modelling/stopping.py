@@ -1,13 +1,21 @@
 """Which epoch a run keeps and when it stops, judged on the validation photos only: the rule the checkpoint, early
 stopping, the fine-tuning decision and the replay of early stopping on finished runs share. Validation accuracy
 decides; on a tie (few validation photos saturate and tie often) the validation loss does, so a later epoch that is
-surer of the same right answers is kept. The test photos never take part."""
+surer of the same right answers is kept. The test photos never take part.
+
+On a validation split too small to tell epochs apart (``stats.too_small_to_compare``: a parent's 2-5 photos per toy),
+choosing is luck: one photo more or less right moves the score by several points. Measured on cached MobileNetV2
+features of real photos (benchmarks/few_photos.py), the frozen head chosen that way kept early, lucky epochs and tested
+2-3 points below the same head trained to the end of its budget. There the rule is ``LAST_EPOCH``: the run trains its
+whole budget and keeps its last epoch, and early stopping is off; the validation photos still report."""
 
 from __future__ import annotations
 
 import math
 
 import pandas as pd
+
+from toyrobot_utils import stats
 
 MONITOR = "val_accuracy"
 # Ties on validation accuracy are broken by this (lower is better). On a few validation photos accuracy takes few
@@ -18,6 +26,33 @@ TIE_BREAK = "val_loss"
 # right the loss keeps shrinking by crumbs as the head grows more confident, which would otherwise extend training to
 # its last epoch (and save the network at every one) without changing what the model answers.
 TIE_BREAK_MIN_DELTA = 0.01
+
+
+# Which epoch a run keeps: the best on validation (the series' rule), or the last of its budget when the validation
+# split is too small to choose (``keep_rule``).
+BEST_ON_VALIDATION = "best on validation"
+LAST_EPOCH = "last epoch"
+KEEP_RULES = (BEST_ON_VALIDATION, LAST_EPOCH)
+
+
+def keep_rule(validation_photos: int) -> str:
+    """``LAST_EPOCH`` when ``validation_photos`` are too few to tell epochs apart (``stats.too_small_to_compare``),
+    else ``BEST_ON_VALIDATION``."""
+    return LAST_EPOCH if stats.too_small_to_compare(validation_photos) else BEST_ON_VALIDATION
+
+
+def check_keep(keep: str) -> str:
+    if keep not in KEEP_RULES:
+        raise ValueError(f"keep must be one of {KEEP_RULES}, not {keep!r}")
+    return keep
+
+
+def better(accuracy, loss, best_accuracy, best_loss, keep: str = BEST_ON_VALIDATION) -> bool:
+    """Whether an epoch replaces the kept one under rule ``keep``: ``better_on_validation``, or (``LAST_EPOCH``)
+    any later epoch with a validation accuracy."""
+    if check_keep(keep) == LAST_EPOCH:
+        return accuracy is not None and math.isfinite(float(accuracy))
+    return better_on_validation(accuracy, loss, best_accuracy, best_loss)
 
 
 def better_on_validation(accuracy, loss, best_accuracy, best_loss) -> bool:
@@ -37,25 +72,26 @@ def better_on_validation(accuracy, loss, best_accuracy, best_loss) -> bool:
     return float(loss) < float(best_loss) * (1 - TIE_BREAK_MIN_DELTA)
 
 
-def best_row(rows) -> int | None:
-    """The index of the best of these history rows (dicts with ``val_accuracy`` and, where known, ``val_loss``):
+def best_row(rows, keep: str = BEST_ON_VALIDATION) -> int | None:
+    """The index of the kept one of these history rows (dicts with ``val_accuracy`` and, where known, ``val_loss``):
     highest validation accuracy, ties broken by the lower validation loss, then by the earlier epoch — the epoch
-    the checkpoint keeps. None when no row has a validation accuracy."""
+    the checkpoint keeps (``LAST_EPOCH``: the last row with a validation accuracy). None when no row has one."""
     best = None
     for i, row in enumerate(rows):
         if MONITOR not in row:
             continue
-        if best is None or better_on_validation(row[MONITOR], row.get(TIE_BREAK), rows[best][MONITOR],
-                                                rows[best].get(TIE_BREAK)):
+        if best is None or better(row[MONITOR], row.get(TIE_BREAK), rows[best][MONITOR], rows[best].get(TIE_BREAK),
+                                  keep):
             best = i
     return best
 
 
-def stalled(rows, patience: int) -> bool:
+def stalled(rows, patience: int, keep: str = BEST_ON_VALIDATION) -> bool:
     """True when the last of these history rows (dicts with ``epoch``, ``val_accuracy`` and ``val_loss``) comes
-    ``patience`` or more epochs after the best one (``best_row``): the early-stopping rule of ``fit``."""
+    ``patience`` or more epochs after the best one (``best_row``): the early-stopping rule of ``fit``. Never under
+    ``LAST_EPOCH`` (the kept epoch is always the last)."""
     rows = [r for r in rows if MONITOR in r]
-    best = best_row(rows)
+    best = best_row(rows, keep)
     if best is None:
         return False
     return rows[-1]["epoch"] - rows[best]["epoch"] >= int(patience)
@@ -75,5 +111,5 @@ def replay_patience(history: pd.DataFrame, patience: int | None) -> dict:
             "best_val_accuracy": float(kept[best][MONITOR]), "epochs_saved": len(rows) - stop}
 
 
-__all__ = ["MONITOR", "TIE_BREAK", "TIE_BREAK_MIN_DELTA", "best_row", "better_on_validation", "replay_patience",
-           "stalled"]
+__all__ = ["BEST_ON_VALIDATION", "KEEP_RULES", "LAST_EPOCH", "MONITOR", "TIE_BREAK", "TIE_BREAK_MIN_DELTA", "best_row",
+           "better", "better_on_validation", "check_keep", "keep_rule", "replay_patience", "stalled"]

@@ -38,7 +38,16 @@ from toyrobot_utils.data import class_names_of, dataset_of
 from toyrobot_utils.files import atomic_write_text, check_folder_names, publish, read_json, temporary_path, write_json
 from toyrobot_utils.modelling.models import count_params, infer_preprocessing
 from toyrobot_utils.modelling.precision import float32_copy, model_precision
-from toyrobot_utils.modelling.stopping import MONITOR, TIE_BREAK, best_row, better_on_validation, stalled
+from toyrobot_utils.modelling.stopping import (
+    BEST_ON_VALIDATION,
+    LAST_EPOCH,
+    MONITOR,
+    TIE_BREAK,
+    best_row,
+    better,
+    check_keep,
+    stalled,
+)
 
 LR_REDUCER_DEFAULTS = {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 1e-6}
 STATE_FILE = "run_state.json"
@@ -92,7 +101,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     best score over from an earlier or interrupted run, so nothing worse ever replaces the file."""
 
     def __init__(self, filepath, *, initial_value_threshold=None, initial_loss_threshold=None, verbose=1,
-                 model_to_save=None):
+                 model_to_save=None, keep=BEST_ON_VALIDATION):
         super().__init__(
             filepath, monitor=MONITOR, mode="max", save_best_only=True, verbose=verbose,
             initial_value_threshold=initial_value_threshold,
@@ -100,6 +109,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         self.best_loss = initial_loss_threshold if initial_value_threshold is not None else None
         self.saved_epochs: list[int] = []  # 1-based epochs saved during this fit call
         self.model_to_save = model_to_save  # None: the model being trained (see fit's saved_model)
+        self.keep = check_keep(keep)  # LAST_EPOCH: only the budget's last epoch is written (stopping.keep_rule)
 
     def _save_model(self, epoch, batch, logs):
         """Keras' ``ModelCheckpoint`` saves through this private method (Keras 3, checked up to 3.15) and offers no
@@ -112,7 +122,9 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         accuracy, loss = logs.get(MONITOR), logs.get(TIE_BREAK)
         accuracy = None if accuracy is None else float(accuracy)
         loss = None if loss is None else float(loss)
-        if not better_on_validation(accuracy, loss, self.best, self.best_loss):
+        if self.keep == LAST_EPOCH and epoch + 1 < int(self.params.get("epochs") or 0):
+            return  # a fixed budget: nothing to choose, the last epoch is written once it has run
+        if not better(accuracy, loss, self.best, self.best_loss, self.keep):
             if self.verbose > 0:
                 print(f"\nEpoch {epoch + 1}: {MONITOR} {accuracy} ({TIE_BREAK} {loss}) did not beat {self.best} "
                       f"({self.best_loss})")
@@ -251,6 +263,7 @@ def fit(
     photos: Mapping[str, Any] | None = None,
     tensorboard: bool = True,
     verbose: str | int = "auto",
+    keep: str = BEST_ON_VALIDATION,
 ) -> RunResult:
     """Train ``model`` on ``train``, validate on ``val`` (SplitData from ``toyrobot_utils.data`` or tf.data
     datasets of (images, one-hot labels)) and keep the best epoch as ``models/<name>.keras``.
@@ -265,7 +278,10 @@ def fit(
     ``reuse_finished=True`` returns a finished run of the same lineage as it is, without training.
 
     ``patience``: stop once no epoch has beaten the best on validation (higher accuracy, or the same with a lower
-    loss) for that many epochs (None: every epoch, as the write-up). ``lr_reducer``: True for ``ReduceLROnPlateau``
+    loss) for that many epochs (None: every epoch, as the write-up). ``keep``: which epoch the run keeps,
+    ``stopping.BEST_ON_VALIDATION`` or ``stopping.LAST_EPOCH`` (a fixed budget, for a validation split too small to
+    choose on: ``stopping.keep_rule``; early stopping is then off and the last epoch is saved once, at the end).
+    ``lr_reducer``: True for ``ReduceLROnPlateau``
     on validation loss (``LR_REDUCER_DEFAULTS``) or a dict. ``settings`` (image size, preprocessing, augment...) goes
     into the record as given; ``image_size``,
     ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
@@ -276,6 +292,8 @@ def fit(
     """
     paths = run_paths(name, models_dir)
     paths["model"].parent.mkdir(parents=True, exist_ok=True)
+    if check_keep(keep) == LAST_EPOCH:
+        patience = None  # nothing is chosen, so nothing to wait for
     network = model if saved_model is None else saved_model
     say = print if verbose != 0 else (lambda *args, **kwargs: None)
     reducer_args = _reducer_arguments(lr_reducer)
@@ -286,7 +304,9 @@ def fit(
     run_lineage = lineage.run_lineage(
         photos if photos is not None else lineage.photos_of_splits(train, val),
         {**settings, "epochs": int(epochs), "patience": patience, "seed": seed, "deterministic": deterministic,
-         "lr_reducer": reducer_args, "class_names": names, "network": lineage.network_signature(network)},
+         "lr_reducer": reducer_args, "class_names": names, "network": lineage.network_signature(network),
+         # only when it is not the default, so runs recorded before the rule existed keep their lineage
+         **({"keep": keep} if keep != BEST_ON_VALIDATION else {})},
     )
 
     _remove_stale_temporaries(paths, name)
@@ -300,11 +320,11 @@ def fit(
 
     seed_everything(seed, deterministic)
     history = _train(model, train, val, paths, state, epochs=epochs, patience=patience, reducer_args=reducer_args,
-                     tensorboard=tensorboard, callbacks=callbacks, saved_model=saved_model, verbose=verbose)
+                     tensorboard=tensorboard, callbacks=callbacks, saved_model=saved_model, verbose=verbose, keep=keep)
     record, replaced = _keep_or_replace(
         name, paths, state, history, previous, network=network, model=model, epochs=epochs, settings=settings,
         reducer_args=reducer_args, names=names, seed=seed, deterministic=deterministic, run_lineage=run_lineage,
-        say=say,
+        say=say, keep=keep,
     )
     shutil.rmtree(paths["backup"], ignore_errors=True)
     say(lineage.summary(name, record))
@@ -410,13 +430,13 @@ def _new_state(name: str, params: dict, run_lineage: dict, previous: dict | None
 
 
 def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, reducer_args, callbacks, saved_model,
-           tensorboard, verbose) -> pd.DataFrame:
+           tensorboard, verbose, keep=BEST_ON_VALIDATION) -> pd.DataFrame:
     """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup, TensorBoard."""
     state_path = paths["backup"] / STATE_FILE
     threshold = state["best"] if paths["model"].is_file() else None
     checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
                                        initial_loss_threshold=state.get("best_loss"),
-                                       verbose=0 if verbose == 0 else 1, model_to_save=saved_model)
+                                       verbose=0 if verbose == 0 else 1, model_to_save=saved_model, keep=keep)
     reducer = (keras.callbacks.ReduceLROnPlateau(verbose=0 if verbose == 0 else 1, **reducer_args)
                if reducer_args else None)
     recorder = _RunRecorder(state, state_path, checkpoint, reducer)
@@ -448,9 +468,9 @@ def _forget_resumed_epoch(model: keras.Model) -> None:
 
 
 def _keep_or_replace(name, paths, state, history, previous, *, network, model, epochs, settings, reducer_args, names,
-                     seed, deterministic, run_lineage, say) -> tuple[dict, bool]:
+                     seed, deterministic, run_lineage, say, keep=BEST_ON_VALIDATION) -> tuple[dict, bool]:
     """Write this run's record and history when it produced the kept model; otherwise note it in the stored one."""
-    best_idx = best_row(history.to_dict("records")) if MONITOR in history else None
+    best_idx = best_row(history.to_dict("records"), keep) if MONITOR in history else None
     run_summary = {
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "best_val_accuracy": float(history[MONITOR].iloc[best_idx]) if best_idx is not None else None,
@@ -483,6 +503,7 @@ def _keep_or_replace(name, paths, state, history, previous, *, network, model, e
         "epochs_requested": int(epochs),
         "epochs_run": int(len(history)),
         "patience": run_lineage["settings"].get("patience"),
+        "keep": keep,
         "stopped_early_at": state.get("stopped_early_at"),
         "resumed_at_epochs": state["resumed_at_epochs"],
         "seconds": seconds,

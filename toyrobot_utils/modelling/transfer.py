@@ -190,6 +190,7 @@ def fit_frozen(
     batch_size: int | None = None,
     lr_reducer: bool | Mapping[str, Any] = False,
     verbose: str | int = "auto",
+    keep: str | None = None,
     **fit_kwargs,
 ) -> training.RunResult:
     """Train a transfer model (``models.build_transfer``) with its base frozen; the best epoch is saved as the full
@@ -202,7 +203,9 @@ def fit_frozen(
     must augment itself). Otherwise — ``augment`` with ``augment_copies=0``, a base being fine-tuned, or a model not
     shaped input -> base -> head — it is ``training.fit`` on the full model (the reason is printed).
     ``patience`` (through ``fit_kwargs``) stops once validation accuracy has not improved for that many epochs;
-    ``model`` ends with the best epoch's weights, the ones saved. ``batch_size`` defaults to the training pipeline's.
+    ``model`` ends with the best epoch's weights, the ones saved. ``keep`` (None: ``validation_keep_rule(val)``):
+    on a validation split too small to choose on, the head trains all ``epochs`` and keeps the last
+    (``stopping.LAST_EPOCH``). ``batch_size`` defaults to the training pipeline's.
     The record's settings say which path ran (``training_path``) and how many augmented copies it used
     (``augment_copies``); ``feature_extraction_seconds`` holds the one-off extraction time (``seconds`` and
     ``seconds_per_epoch`` are the epochs' own, as for every run).
@@ -212,8 +215,9 @@ def fit_frozen(
     copies = int(augment_copies) if augment else 0
     names = class_names if class_names is not None else data.class_names_of(train)
     fit_kwargs.setdefault("photos", lineage.photos_of_splits(train, val))  # the head's data are features, not photos
+    keep = validation_keep_rule(val) if keep is None else keep
     common = dict(name=name, epochs=epochs, models_dir=models_dir, seed=seed, class_names=names,
-                  lr_reducer=lr_reducer, verbose=verbose, **fit_kwargs)
+                  lr_reducer=lr_reducer, verbose=verbose, keep=keep, **fit_kwargs)
 
     reason = _image_path_reason(model, augment, copies)
     if reason is not None:
@@ -252,6 +256,14 @@ def fit_frozen(
             feature_shape=[int(d) for d in train_x.shape[1:]], training_examples=int(len(train_x)),
         )
     return _restore_best(model, result)
+
+
+def validation_keep_rule(val) -> str:
+    """``stopping.keep_rule`` for the photos of ``val`` when it is a SplitData (a plain dataset's length counts
+    batches, not photos: there the best epoch on validation, as always)."""
+    if not isinstance(val, data.SplitData):
+        return stopping.BEST_ON_VALIDATION
+    return stopping.keep_rule(len(val))
 
 
 def _image_path_reason(model: keras.Model, augment: bool, copies: int) -> str | None:
@@ -369,6 +381,7 @@ def fine_tune(
     batch_size: int | None = None,
     verbose: str | int = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
+    keep: str | None = None,
 ) -> FineTuning:
     """Second stage: unfreeze the top ``blocks`` of the frozen run's base (``models.unfreeze_top``: BatchNorm layers
     stay frozen, and the base runs in inference mode as ``build_transfer`` calls it) and train them with the head,
@@ -382,7 +395,9 @@ def fine_tune(
     easily reached and says little, and the validation loss can still improve. Kept as the transfer model only when
     it beats the frozen stage on validation (``keep_fine_tuned``: higher accuracy, or the same with a lower loss);
     the returned ``FineTuning`` says which and why. It starts from the frozen run's saved model (a fresh copy: the
-    frozen run's model in memory is left as it is). ``callbacks`` run at every epoch, as ``training.fit``'s."""
+    frozen run's model in memory is left as it is). ``callbacks`` run at every epoch, as ``training.fit``'s.
+    ``keep`` as ``fit_frozen``'s: on a validation split too small to choose on, all ``epochs`` run (the cosine
+    decay reaches 0 at the last) and the last is kept."""
     model = keras.models.load_model(frozen.paths["model"])  # a copy: the frozen run's model stays as it is
     unfrozen = unfreeze_top(model, blocks=blocks, learning_rate=learning_rate)
     settings = {**dict(settings or {}), "augment": bool(augment), "stage": "fine-tune", "fine_tune_blocks": blocks,
@@ -391,7 +406,7 @@ def fine_tune(
     batch_size = int(batch_size or _first_batch_size(train))
     common = dict(name=name, epochs=epochs, patience=patience, models_dir=models_dir, seed=seed, verbose=verbose,
                   class_names=data.class_names_of(train), photos=lineage.photos_of_splits(train, val),
-                  callbacks=list(callbacks or []))
+                  callbacks=list(callbacks or []), keep=validation_keep_rule(val) if keep is None else keep)
     try:
         extract, top, head = split_for_fine_tuning(model)
     except NotCacheable as err:
@@ -548,6 +563,7 @@ __all__ = [
     "fine_tune",
     "fit_frozen",
     "keep_fine_tuned",
+    "validation_keep_rule",
     "measure_latency",
     "size_and_speed",
     "split_for_fine_tuning",

@@ -111,7 +111,7 @@ def fit_recipe(datasets, *, name: str, base: str, size, models_dir: Path, seed: 
     """Notebook 09's two stages with ``transfer.RECIPE``'s settings: the head on cached base features with augmented
     copies, then the base's top blocks fine-tuned (kept only when validation improves). Returns the FineTuning."""
     # TensorFlow and Keras load here, not at import (see the module's docstring)
-    from toyrobot_utils.modelling import models, transfer
+    from toyrobot_utils.modelling import models, stopping, transfer
     from toyrobot_utils.modelling.progress import EpochProgress
 
     recipe, spec = transfer.RECIPE, models.MODEL_TABLE[9]
@@ -121,26 +121,30 @@ def fit_recipe(datasets, *, name: str, base: str, size, models_dir: Path, seed: 
     copies = recipe["augment_copies"]
     changes = (f"toyrobot train: {models.BASES[base].constructor} base (frozen; {size[0]} px), augmentation "
                f"({copies} cached copies)")
+    keep = transfer.validation_keep_rule(datasets["validation"])
+    fixed = keep == stopping.LAST_EPOCH  # too few validation photos to choose an epoch on (stopping.keep_rule)
+    patience, patience_ft = (None, None) if fixed else (patience, recipe["fine_tune_patience"])
     say(f"Training the new head on {models.BASES[base].constructor}'s features of {len(datasets['training'])} "
         f"training photos and {copies} augmented copies of each (validation: {len(datasets['validation'])} photos; "
-        f"stops when validation has not improved for {patience} epochs).")
+        + (f"too few to choose an epoch on: all {epochs} epochs run and the last is kept)." if fixed else
+           f"stops when validation has not improved for {patience} epochs)."))
     run = transfer.fit_frozen(
         model, datasets["training"], datasets["validation"], name=name, epochs=epochs, patience=patience,
-        augment=True, augment_copies=copies, models_dir=models_dir, seed=seed, verbose=0,
+        augment=True, augment_copies=copies, models_dir=models_dir, seed=seed, verbose=0, keep=keep,
         callbacks=[EpochProgress("head", epochs, patience)],
         settings=spec.settings(epochs=epochs, batch_size=config.BATCH_SIZE, augment=True, base=base,
                                changes=changes, head_units=[], learning_rate=recipe["learning_rate"],
                                image_size=list(size)))
     if fine_tune_epochs <= 0:
         return transfer.FineTuning(None, False, "fine-tuning skipped (fine_tune_epochs=0)", run)
-    blocks, patience_ft = recipe["fine_tune_blocks"], recipe["fine_tune_patience"]
+    blocks = recipe["fine_tune_blocks"]
     if run.best_val_accuracy < 1.0:
         say(f"Fine-tuning the top {blocks} blocks of the base (kept only if validation improves on "
             f"{run.best_val_accuracy:.1%}).")
     return transfer.fine_tune(
         run, datasets["training"], datasets["validation"], name=f"{name}_finetune", blocks=blocks,
         epochs=fine_tune_epochs, patience=patience_ft, learning_rate=recipe["fine_tune_learning_rate"],
-        augment=True, augment_copies=copies, models_dir=models_dir, seed=seed, verbose=0,
+        augment=True, augment_copies=copies, models_dir=models_dir, seed=seed, verbose=0, keep=keep,
         callbacks=[EpochProgress("fine-tune", fine_tune_epochs, patience_ft)],
         settings=spec.settings(epochs=fine_tune_epochs, batch_size=config.BATCH_SIZE, base=base,
                                image_size=list(size),
