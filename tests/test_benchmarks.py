@@ -273,3 +273,59 @@ def test_sort_throughput_quick_measures_keras_and_tflite_and_the_rerun(tmp_path)
     assert "The light install was not measured" in section  # neither --light-python nor --make-light-venv
     assert not list((tmp_path / "work").glob("bins_*"))  # the bins of each measurement are removed
     assert sorted(p.name for p in (tmp_path / "work" / "photos_40").iterdir())[0] == "IMG_00000.jpg"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# small_validation_rule.py and few_photos.py
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _planted_features(seed=0, classes=3, train=6, val=4, test=5, dim=8, copies=2):
+    """Feature arrays laid out as small_validation_rule.cached_features writes them: the training photos, then
+    each augmented copy of them in the same order (copies: the photos plus a little noise)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, dim)) * 3
+
+    def split(per_class):
+        y = np.repeat(np.arange(classes), per_class)
+        return (centres[y] + rng.normal(size=(len(y), dim))).astype("float32"), y
+
+    tx, ty = split(train)
+    arrays = {"training_x": np.concatenate([tx] + [tx + 0.1 * rng.normal(size=tx.shape) for _ in range(copies)]),
+              "training_y": np.concatenate([ty] * (1 + copies))}
+    arrays["validation_x"], arrays["validation_y"] = split(val)
+    arrays["test_x"], arrays["test_y"] = split(test)
+    return arrays
+
+
+def test_small_validation_rule_draws_per_class_and_replays_both_rules(monkeypatch):
+    import numpy as np
+
+    rule = _module("small_validation_rule")
+    arrays = _planted_features()
+    train, val = rule.draw(arrays, 2, 1, seed=5)
+    assert np.bincount(arrays["training_y"][train]).tolist() == [2, 2, 2] and train.max() < 18  # plain photos only
+    assert np.bincount(arrays["validation_y"][val]).tolist() == [1, 1, 1]
+    monkeypatch.setitem(rule.transfer.RECIPE, "epochs", 6)  # a short curve; the rules are what is tested
+    monkeypatch.setitem(rule.transfer.RECIPE, "patience", 2)
+    rows = rule.run(arrays, [(2, 1), (6, 4)], draws=2, seed=0)
+    assert len(rows) == 4 and set(rows["rule_for_this_size"]) == {"last epoch"}  # 3 and 12 photos: too few
+    for column in ("best_on_validation", "last_epoch", "reference"):
+        assert rows[column].between(0, 1).all()
+    assert all(int(k.split("/")[0]) <= int(k.split("/")[1]) <= 6 for k in rows["kept_epoch"])
+    table = rule.summary(rows)
+    assert table["training / validation photos per class"].tolist() == ["2 / 1", "6 / 4"]
+    assert table["draws won / tied / lost (last)"].map(lambda s: sum(map(int, s.split(" / ")))).eq(2).all()
+
+
+def test_few_photos_summary_counts_draws_won_and_the_stage_kept():
+    import pandas as pd
+
+    few = _module("few_photos")
+    rows = pd.DataFrame({"train_per_class": [5, 5, 5], "val_per_class": [2, 2, 2], "recipe": [0.6, 0.7, 0.5],
+                         "reference": [0.5, 0.7, 0.6], "fine_tuned": [True, False, False]})
+    line = few.summary(rows).iloc[0]
+    assert line["draws won / tied / lost"] == "1 / 1 / 1" and line["fine-tuned stage kept"] == "1 of 3"
+    assert line["recipe − reference"] == "+0.0 points" and line["recipe"] == "60.0% ± 10.0% (50.0%–70.0%)"
