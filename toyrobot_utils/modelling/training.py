@@ -34,10 +34,12 @@ import pandas as pd
 import tensorflow as tf
 
 from toyrobot_utils import config, lineage
+from toyrobot_utils.config import shown_path
 from toyrobot_utils.data import class_names_of, dataset_of
 from toyrobot_utils.files import atomic_write_text, check_folder_names, publish, read_json, temporary_path, write_json
 from toyrobot_utils.modelling.models import count_params, infer_preprocessing
 from toyrobot_utils.modelling.precision import float32_copy, model_precision
+from toyrobot_utils.modelling.progress import EpochLog
 from toyrobot_utils.modelling.stopping import (
     BEST_ON_VALIDATION,
     LAST_EPOCH,
@@ -48,6 +50,7 @@ from toyrobot_utils.modelling.stopping import (
     check_keep,
     stalled,
 )
+from toyrobot_utils.stats import percent
 
 LR_REDUCER_DEFAULTS = {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 1e-6}
 STATE_FILE = "run_state.json"
@@ -131,7 +134,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             return
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: {MONITOR} {accuracy:.5f} ({TIE_BREAK} {loss}) beats {self.best} "
-                  f"({self.best_loss}), saving model to {filepath}")
+                  f"({self.best_loss}), saving model to {shown_path(filepath)}")
         self.best, self.best_loss = accuracy, loss
         tmp = temporary_path(filepath, suffix=".tmp.keras")
         try:
@@ -327,6 +330,9 @@ def fit(
         say=say, keep=keep,
     )
     shutil.rmtree(paths["backup"], ignore_errors=True)
+    if replaced:
+        say(f"{name}: kept epoch {record['best_epoch']} of {record['epochs_run']} (validation accuracy "
+            f"{percent(record['best_val_accuracy'])}), saved as {shown_path(paths['model'])}.")
     say(lineage.summary(name, record))
     return RunResult(name, keras.models.load_model(paths["model"]), history, record, replaced, paths)
 
@@ -389,7 +395,8 @@ def _stored_run(name: str, paths: dict, run_lineage: dict, overwrite: bool, *, i
         else:
             why = f"the stored model was trained with {lineage.differences(previous.get('lineage'), run_lineage)}"
         where = archive_run(name, paths["model"].parent)
-        say(f"{name}: {why}; moved it to {where} (kept, not deleted) and training this run as the model of that name.")
+        say(f"{name}: {why}; moved it to {shown_path(where)} (kept, not deleted) and training this run as the model "
+            "of that name.")
     return None
 
 
@@ -402,7 +409,7 @@ def _interrupted_state(name: str, paths: dict, run_lineage: dict, params: dict, 
         why = (f"a different network ({(state.get('params') or {}).get('total')} parameters, this one "
                f"{params['total']})" if state.get("params") != params else
                lineage.differences(state.get("lineage"), run_lineage))
-        say(f"{name}: not resuming the interrupted run in {paths['backup']}: it was trained with {why}. "
+        say(f"{name}: not resuming the interrupted run in {shown_path(paths['backup'])}: it was trained with {why}. "
             "Starting over.")
         state = None
     if state is None:
@@ -434,23 +441,27 @@ def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, red
     """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup, TensorBoard."""
     state_path = paths["backup"] / STATE_FILE
     threshold = state["best"] if paths["model"].is_file() else None
+    # Keras' checkpoint and reducer stay silent: their lines (one per epoch, with the file's absolute path) would
+    # fill a notebook; the epoch log marks the kept epoch and shows a cut, and fit names the file once at the end.
     checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
-                                       initial_loss_threshold=state.get("best_loss"),
-                                       verbose=0 if verbose == 0 else 1, model_to_save=saved_model, keep=keep)
-    reducer = (keras.callbacks.ReduceLROnPlateau(verbose=0 if verbose == 0 else 1, **reducer_args)
-               if reducer_args else None)
+                                       initial_loss_threshold=state.get("best_loss"), verbose=0,
+                                       model_to_save=saved_model, keep=keep)
+    reducer = keras.callbacks.ReduceLROnPlateau(verbose=0, **reducer_args) if reducer_args else None
     recorder = _RunRecorder(state, state_path, checkpoint, reducer)
     backup = keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False)
     stopper = [_StopWhenStalled(state, patience)] if patience else []
-    run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, *stopper, backup]
+    log = [] if verbose in (0, 1) else [EpochLog(epochs, checkpoint.saved_epochs, cuts=reducer is not None)]
+    run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, *log, *stopper,
+                     backup]
     if tensorboard:
         run_callbacks.append(tensorboard_callback(paths["logs"] / time_stamp(state["started"])))
 
     paths["backup"].mkdir(parents=True, exist_ok=True)
     write_json(state_path, state)
     try:
+        # verbose=1: Keras' own bar of steps; any other non-zero value: the epoch log's one line per epoch
         model.fit(dataset_of(train), validation_data=dataset_of(val), epochs=epochs, callbacks=run_callbacks,
-                  verbose=verbose, shuffle=False)  # shuffling is the data pipeline's (seeded) business
+                  verbose=1 if verbose == 1 else 0, shuffle=False)  # shuffling is the data pipeline's (seeded) business
     finally:
         _forget_resumed_epoch(model)
     history = pd.DataFrame(state["rows"])
@@ -486,7 +497,7 @@ def _keep_or_replace(name, paths, state, history, previous, *, network, model, e
         say(f"{name}: this run's best {MONITOR} {run_summary['best_val_accuracy']:.4f} ({TIE_BREAK} "
             f"{run_summary['best_val_loss']}) did not beat the stored {previous['best_val_accuracy']:.4f} "
             f"({previous.get('best_val_loss')}) of the same photos and settings ({previous.get('timestamp')}); "
-            f"kept {paths['model']} and its record (pass overwrite=True to replace them).")
+            f"kept {shown_path(paths['model'])} and its record (pass overwrite=True to replace them).")
         return record, False
     params = count_params(network)
     kept_row = history.loc[history["epoch"] == state["best_epoch"]] if state["best_epoch"] else history.iloc[:0]
