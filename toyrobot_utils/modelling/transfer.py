@@ -32,6 +32,7 @@ from toyrobot_utils import config, data, lineage
 from toyrobot_utils.modelling import stopping, training
 from toyrobot_utils.modelling.keras_graph import call_node, functional_graph
 from toyrobot_utils.modelling.models import compile_model, count_params, find_base, infer_preprocessing, unfreeze_top
+from toyrobot_utils.stats import percent
 
 FEATURE_PATH = "cached base features"
 AUGMENT_COPIES = 2  # augmented copies of each training photo whose base features are computed once
@@ -424,8 +425,8 @@ def fine_tune(
                                         frozen_best_val_accuracy=float(frozen.best_val_accuracy),
                                         frozen_best_val_loss=frozen.record.get("best_val_loss"),
                                         unfrozen_layers=unfrozen)
-    if verbose != 0:
-        print(f"{name}: {reason}.")
+    # the decision is not printed here: the record and the returned FineTuning carry it, and the caller states it
+    # once (notebook 09's report beside the two stages' table; `toyrobot train`'s summary)
     return FineTuning(run, kept, reason, frozen, unfrozen)
 
 
@@ -438,7 +439,7 @@ def keep_fine_tuned(frozen: Mapping[str, Any], tuned: Mapping[str, Any]) -> tupl
     frozen_acc, frozen_loss = frozen.get("best_val_accuracy"), frozen.get("best_val_loss")
     kept = stopping.better_on_validation(acc, loss, frozen_acc, frozen_loss)
     if acc is not None and frozen_acc is not None and float(acc) == float(frozen_acc):
-        how = (f"tied on validation accuracy ({float(acc):.1%}), and fine-tuning "
+        how = (f"tied on validation accuracy ({percent(acc)}), and fine-tuning "
                f"{'lowered' if kept else 'did not lower'} the validation loss ({_loss(frozen_loss)} frozen, "
                f"{_loss(loss)} fine-tuned")
     else:
@@ -450,7 +451,7 @@ def keep_fine_tuned(frozen: Mapping[str, Any], tuned: Mapping[str, Any]) -> tupl
 
 
 def _share(value) -> str:
-    return "n/a" if value is None else f"{float(value):.1%}"
+    return "n/a" if value is None else percent(value)
 
 
 def _loss(value) -> str:
