@@ -156,5 +156,5 @@ def test_markdown_table_gives_the_test_interval(series):
     text = comparison.markdown_table(table)
     assert "| test (95 % interval) |" in text.splitlines()[0]
     row = table.loc["1"]
-    expected = f"{row['test_accuracy']:.1%} ({100 * row['test_low']:.0f}–{100 * row['test_high']:.0f})"
+    expected = f"{100 * row['test_accuracy']:.1f} % ({100 * row['test_low']:.0f}–{100 * row['test_high']:.0f})"
     assert expected in text and row["test_images"] == 9

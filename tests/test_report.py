@@ -345,6 +345,26 @@ def test_duel_lines_say_which_differences_are_noise():
     assert lines[1].endswith("within the noise.")
 
 
+def test_notebook_09_states_the_fine_tuning_decision_once(monkeypatch):
+    """Issue 30: 09 said which stage is the transfer model three times (fine_tune's print, the stages' note, the
+    findings). The note beside the stages' table says it with its reason; the findings point back to it."""
+    from toyrobot_utils.series import transfer_report
+
+    reason = ("fine-tuning raised the best validation accuracy (90.0 % frozen, 100.0 % fine-tuned at epoch 5 of 13): "
+              "the fine-tuned model is the transfer model")
+    frozen = SimpleNamespace(record={"seconds_per_epoch": 0.3, "epochs_run": 31, "best_val_accuracy": 0.9,
+                                     "seconds": 10.0}, model=None)
+    tuning = SimpleNamespace(reason=reason, kept=True, frozen=frozen,
+                             run=SimpleNamespace(record={"seconds_per_epoch": 8.2, "best_val_accuracy": 1.0}))
+    note = transfer_report.decision_sentence(tuning)
+    assert note.startswith("**Fine-tuning raised the best validation accuracy") and "8.2 s per epoch" in note
+    monkeypatch.setattr(transfer_report.models, "count_params", lambda model: {"trainable": 5, "total": 10})
+    right = {"df": pd.DataFrame({"correct": [1] * 4})}
+    costs = pd.DataFrame({"file_mb": [9.7], "latency_ms_per_image": [20.0]})
+    text = transfer_report.findings(frozen, tuning, right, right, None, None, costs)
+    assert "transfer model" not in text and "raised" not in text and "the fine-tuned model is model 9 (why: above)" in text
+
+
 def test_transfer_notes_read_the_record():
     from toyrobot_utils.modelling import transfer
     from toyrobot_utils.series import transfer_report
