@@ -284,14 +284,14 @@ def fit(
     loss) for that many epochs (None: every epoch, as the write-up). ``keep``: which epoch the run keeps,
     ``stopping.BEST_ON_VALIDATION`` or ``stopping.LAST_EPOCH`` (a fixed budget, for a validation split too small to
     choose on: ``stopping.keep_rule``; early stopping is then off and the last epoch is saved once, at the end).
-    ``lr_reducer``: True for ``ReduceLROnPlateau``
-    on validation loss (``LR_REDUCER_DEFAULTS``) or a dict. ``settings`` (image size, preprocessing, augment...) goes
-    into the record as given; ``image_size``,
+    ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``) or a dict.
+    ``settings`` (image size, preprocessing, augment...) goes into the record as given; ``image_size``,
     ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
     ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end;
     ``tensorboard`` adds TensorBoard's, writing per-epoch scalars to ``models/logs/<name>/<start time>/``.
     ``saved_model``: the network the checkpoint writes and the record describes when it contains ``model``
     (``transfer.fit_frozen`` trains a head on cached base features and saves the whole network, base and head).
+    ``verbose``: 0 silent, 1 Keras' bar of steps, else one line per epoch (``progress.EpochLog``) and the saving once.
     """
     paths = run_paths(name, models_dir)
     paths["model"].parent.mkdir(parents=True, exist_ok=True)
@@ -301,16 +301,10 @@ def fit(
     say = print if verbose != 0 else (lambda *args, **kwargs: None)
     reducer_args = _reducer_arguments(lr_reducer)
     settings = _completed_settings(settings, network, lr_reducer)
-    names = class_names_of(train, class_names)
-    if names is not None:
-        check_folder_names(names, f"the class names of run {name!r}")
+    names = _checked_names(train, class_names, name)
     run_lineage = lineage.run_lineage(
         photos if photos is not None else lineage.photos_of_splits(train, val),
-        {**settings, "epochs": int(epochs), "patience": patience, "seed": seed, "deterministic": deterministic,
-         "lr_reducer": reducer_args, "class_names": names, "network": lineage.network_signature(network),
-         # only when it is not the default, so runs recorded before the rule existed keep their lineage
-         **({"keep": keep} if keep != BEST_ON_VALIDATION else {})},
-    )
+        _lineage_settings(settings, epochs, patience, seed, deterministic, reducer_args, names, network, keep))
 
     _remove_stale_temporaries(paths, name)
     params = count_params(network)
@@ -329,6 +323,28 @@ def fit(
         reducer_args=reducer_args, names=names, seed=seed, deterministic=deterministic, run_lineage=run_lineage,
         say=say, keep=keep,
     )
+    return _finished(name, paths, history, record, replaced, say)
+
+
+def _checked_names(train, class_names, name: str) -> list[str] | None:
+    """The run's class names, refused when one could not be a folder of the robot's bins."""
+    names = class_names_of(train, class_names)
+    if names is not None:
+        check_folder_names(names, f"the class names of run {name!r}")
+    return names
+
+
+def _lineage_settings(settings, epochs, patience, seed, deterministic, reducer_args, names, network, keep) -> dict:
+    """What, beside the photos, makes a run what it is (``lineage.run_lineage``)."""
+    return {**settings, "epochs": int(epochs), "patience": patience, "seed": seed, "deterministic": deterministic,
+            "lr_reducer": reducer_args, "class_names": names, "network": lineage.network_signature(network),
+            # only when it is not the default, so runs recorded before the rule existed keep their lineage
+            **({"keep": keep} if keep != BEST_ON_VALIDATION else {})}
+
+
+def _finished(name: str, paths: dict, history: pd.DataFrame, record: dict, replaced: bool, say) -> RunResult:
+    """The end of a run: its backup cleared, the saving said once (the epoch log marked the kept epoch as it went;
+    the file named relative to the project, never as an absolute path), its lineage, the kept model loaded."""
     shutil.rmtree(paths["backup"], ignore_errors=True)
     if replaced:
         say(f"{name}: kept epoch {record['best_epoch']} of {record['epochs_run']} (validation accuracy "

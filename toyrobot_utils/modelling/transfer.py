@@ -204,12 +204,11 @@ def fit_frozen(
     must augment itself). Otherwise — ``augment`` with ``augment_copies=0``, a base being fine-tuned, or a model not
     shaped input -> base -> head — it is ``training.fit`` on the full model (the reason is printed).
     ``patience`` (through ``fit_kwargs``) stops once validation accuracy has not improved for that many epochs;
-    ``model`` ends with the best epoch's weights, the ones saved. ``keep`` (None: ``validation_keep_rule(val)``):
-    on a validation split too small to choose on, the head trains all ``epochs`` and keeps the last
-    (``stopping.LAST_EPOCH``). ``batch_size`` defaults to the training pipeline's.
-    The record's settings say which path ran (``training_path``) and how many augmented copies it used
-    (``augment_copies``); ``feature_extraction_seconds`` holds the one-off extraction time (``seconds`` and
-    ``seconds_per_epoch`` are the epochs' own, as for every run).
+    ``model`` ends with the best epoch's weights, the ones saved. ``keep`` (None: ``validation_keep_rule(val)``): on a
+    validation split too small to choose on, the head trains all ``epochs`` and keeps the last
+    (``stopping.LAST_EPOCH``). ``batch_size`` defaults to the training pipeline's. The record's settings say which path
+    ran (``training_path``) and how many augmented copies it used (``augment_copies``); ``feature_extraction_seconds``
+    holds the one-off extraction time (``seconds`` and ``seconds_per_epoch`` are the epochs' own, as for every run).
     """
     settings = dict(settings or {})
     settings["augment"] = bool(augment)  # what this run did (a model table row's default may say otherwise)
@@ -235,12 +234,11 @@ def fit_frozen(
     extraction_seconds = time.perf_counter() - start
     if train_y is None or val_y is None:
         raise ValueError("fit_frozen needs training and validation data with labels")
-
     head = build_head(model, train_x.shape[1:])
     if verbose != 0:
         print(f"{name}: base features computed once for {len(train_x)} training examples ({copies} augmented "
               f"cop{'y' if copies == 1 else 'ies'} of each photo beside it) and {len(val_x)} validation photos in "
-              f"{extraction_seconds:.1f} s (features of shape {tuple(train_x.shape[1:])}); training the head "
+              f"{extraction_seconds:.1f} s (shape {tuple(train_x.shape[1:])}); training the head "
               f"({count_params(head)['trainable']:,} parameters) on them.")
     result = training.fit(
         head,
