@@ -179,11 +179,12 @@ def test_by_background_accuracy_intervals_and_focus(tiny_set):
                                 "correct": on_wood.astype(int)})
     predictions.loc[test["class"] == "magnatiles", "correct"] = 1  # "magnatiles" is right for magnatiles
     cam = pd.DataFrame({"path": [str(data / f) for f in test["file"]], "focus": np.where(on_wood, 0.2, 0.6),
-                        "focus_lift": 1.0})
+                        "mask_area": np.where(on_wood, 0.1, 0.3)})
     table = bias.by_background(predictions, data_dir=data, cam=cam)
     overall = table[table["class"] == "all"].set_index("background")
     assert overall["photos"].to_dict() == test["background"].value_counts().to_dict()
     assert overall.loc["wood_floor", "accuracy"] == 1 and overall.loc["wood_floor", "focus"] == pytest.approx(0.2)
+    assert overall.loc["wood_floor", "focus_lift"] == pytest.approx(2.0)  # 0.2 of the heat on toys covering 0.1
     for background, row in overall.iterrows():
         expected = ((test["background"] == background) & (on_wood | (test["class"] == "magnatiles"))).sum()
         assert row["correct"] == expected

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from toyrobot_utils.analysis import comparison, evaluation, plots
+from toyrobot_utils.analysis import comparison, evaluation, gradcam, plots
 from toyrobot_utils.modelling import models, training  # noqa: E402
 
 from modelling_fixtures import tiny_trained_runs  # noqa: E402
@@ -88,6 +88,19 @@ def test_focus_summary_tells_toy_lookers_from_floor_lookers():
     assert np.isnan(summary.loc["mixed", "focus_lift (wrong)"])
 
 
+def test_focus_is_a_ratio_of_the_means_it_is_printed_beside():
+    """Issue 30: '51 % of the heat on toys covering 19 % of the frame (3.0x chance)' did not divide. A small toy
+    at 10x and a large one at 1x: the mean of the per-photo ratios (5.5) would call it a toy-looker; the ratio of
+    the means, 0.5 of the heat on 0.275 of the frame, is 1.8x, one verdict for every module (gradcam's cut-offs)."""
+    cam = pd.DataFrame({"focus": [0.5, 0.5], "mask_area": [0.05, 0.5], "focus_lift": [10.0, 1.0], "correct": [1, 1],
+                        "actual_label": ["cars", "duplos"]})
+    summary = comparison.focus_summary({"m": cam})
+    assert summary.loc["m", "focus_lift"] == pytest.approx(0.5 / 0.275)
+    assert summary.loc["m", "verdict"] == gradcam.focus_verdict(0.5 / 0.275) == "partly at the toy"
+    assert gradcam.focus_verdict(gradcam.FOCUS_ON_TOY) == "looks at the toy"
+    assert gradcam.focus_verdict(gradcam.FOCUS_ON_SURROUNDINGS - 0.01) == "mostly at the surroundings"
+
+
 def test_results_figures_draw_every_model(series, tmp_path):
     models_dir = series / "models"
     table = comparison.series_table(models_dir)
@@ -143,5 +156,5 @@ def test_markdown_table_gives_the_test_interval(series):
     text = comparison.markdown_table(table)
     assert "| test (95 % interval) |" in text.splitlines()[0]
     row = table.loc["1"]
-    expected = f"{row['test_accuracy']:.1%} ({100 * row['test_low']:.0f}–{100 * row['test_high']:.0f})"
+    expected = f"{100 * row['test_accuracy']:.1f} % ({100 * row['test_low']:.0f}–{100 * row['test_high']:.0f})"
     assert expected in text and row["test_images"] == 9

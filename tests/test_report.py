@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toyrobot_utils import data
+from toyrobot_utils import config, data
+from toyrobot_utils.analysis import comparison, gradcam
 from toyrobot_utils.modelling import training
 from toyrobot_utils.series import experiments, report, results_report, tuning_report
 
@@ -37,12 +38,37 @@ def test_training_summary_says_why_training_stopped():
     assert "ran all 15 epochs" in full and "early stopping" not in full
 
 
+def test_the_train_validation_gap_has_one_definition_in_every_sentence():
+    """Issue 30: notebook 02 said '+28.7 points' (the kept epoch) and, a few cells on, '29.3 points' (the highest
+    training accuracy of any epoch). One gap, comparison.train_val_gap: the kept epoch's training minus validation
+    accuracy; the summary says so, the findings give the same number."""
+    history = _history(15, 5)  # kept epoch 5: training 70.0 %, validation 90.0 %; training peaks at 90.0 % later
+    record = _record(best_train_accuracy=0.7)
+    summary = report.training_summary(record, history)
+    lines = report.findings(record, history, {"confusion": pd.DataFrame([[1]]), "per_class": pd.DataFrame(
+        {"accuracy": [1.0]}, index=["a"])}, None)
+    assert "train–validation gap of -20.0 points" in summary and comparison.GAP_MEANING in summary
+    assert "a train–validation gap of -20.0 points" in lines[0] and "training accuracy was 70.0 %" in lines[0]
+    assert comparison.train_val_gap(_record(), history) == pytest.approx(-0.2)  # a record without the field
+
+
+def test_training_summary_names_the_file_where_the_run_saved_it(tmp_path):
+    """A quick tour saves under build/quick/models/: the summary must not claim models/ (issue 30)."""
+    quick = config.PROJECT_ROOT / "build" / "quick" / "models" / "m4_lr_reducer.keras"
+    assert "`build/quick/models/m4_lr_reducer.keras` holds" in report.training_summary(_record(), _history(15, 5),
+                                                                                         quick)
+    assert "`models/" not in report.training_summary(_record(), _history(15, 5), tmp_path / "m4_lr_reducer.keras")
+
+
 def test_learning_rate_note_says_whether_the_kept_epoch_trained_at_a_reduced_rate():
     rates = [1e-3] * 7 + [5e-4] * 8
     before = report.learning_rate_note(_record(best_epoch=5), _history(15, 5, rates))
-    assert "first for epoch 8" in before and "before the first cut" in before
+    # one cut reads "cut once, for epoch 8", never "cut 1 time, first for epoch 8" (issue 30)
+    assert "was cut once, for epoch 8," in before and "before the cut**" in before and "1 time" not in before
+    twice = report.learning_rate_note(_record(best_epoch=5), _history(15, 5, [1e-3] * 7 + [5e-4] * 4 + [2.5e-4] * 4))
+    assert "was cut twice, first for epoch 8," in twice and "before the first cut**" in twice
     after = report.learning_rate_note(_record(best_epoch=10), _history(15, 10, rates))
-    assert "before the first cut" not in after and "trained at 0.0005" in after
+    assert "before the" not in after and "trained at 0.0005" in after
     never = report.learning_rate_note(_record(lr_reducer={"factor": 0.5}), _history(15, 5))
     assert "stayed at 0.001 in all 15 epochs" in never
     assert report.learning_rate_note(_record(), _history(15, 5)) is None  # no reducer, constant rate: nothing to say
@@ -50,7 +76,7 @@ def test_learning_rate_note_says_whether_the_kept_epoch_trained_at_a_reduced_rat
 
 def test_class_extremes_name_every_class_that_ties():
     per_class = pd.DataFrame({"accuracy": [1.0, 1.0, 0.6, 0.6, 0.8]}, index=["a", "b", "c", "d", "e"])
-    assert report.class_extremes(per_class) == "best on a and b (100%), worst on c and d (60%)"
+    assert report.class_extremes(per_class) == "best on a and b (100.0 %), worst on c and d (60.0 %)"
     assert report.class_extremes(pd.DataFrame({"accuracy": [0.5, 0.5]}, index=["a", "b"])).startswith("every class")
 
 
@@ -76,12 +102,43 @@ def _cam() -> pd.DataFrame:
 
 def test_focus_sentence_counts_the_photos_it_cannot_score():
     text = report.focus_sentence(_cam())
-    assert "36% of the heat lies on the toy" in text and "1 photo of 6 got no heat at all" in text
-    assert "no toy outline" not in text
+    assert "36 % of the heat lies on the toy" in text and "1 photo of 6 got no heat at all" in text
+    assert "and is not scored" in text and "no toy outline" not in text
     outline = report.focus_sentence(_cam().assign(mask_area=[0.1, 0.1, np.nan, 0.2, 0.2, 0.2]))
-    assert "1 of 6 photos have no toy outline" in outline and "no heat" not in outline
-    assert "Correct answers put 50%" in text and "wrong ones 15%" in text
+    assert "1 of 6 photos has no toy outline and is not scored" in outline and "no heat" not in outline
+    assert "Correct answers put 50 %" in text and "wrong ones 15 %" in text
     assert report.focus_sentence(_cam().assign(focus=np.nan)) is None
+
+
+def test_focus_sentence_is_a_ratio_of_the_means_it_states():
+    """Issue 30: '51 % of the heat … covers 19 % of the frame (3.0x chance)' did not divide (a mean of per-photo
+    ratios). The ratio printed is the two printed means divided, and the sentence says what it is."""
+    text = report.focus_sentence(_cam())  # scored photos: heat 0.5 0.1 0.4 0.6 0.2 → 36 %; toy 0.1 0.1 0.2 0.2 0.2
+    assert "36 % of the heat lies on the toy**, which covers 16 % of the frame: **2.2x chance**" in text
+    assert gradcam.FOCUS_RATIO_MEANING in text
+    assert "The class it looks at least: **b** (2.0x chance)" in text  # a: 0.3 / 0.1 = 3.0x, b: 0.4 / 0.2
+
+
+def test_where_it_looks_agrees_with_the_least_watched_class():
+    """Issue 30: notebook 05 said it looks least at brios '(0.3x chance)', then 'it mostly looks at the toys'."""
+    cam = pd.DataFrame({"actual_label": ["cars", "cars", "brios"], "correct": [1, 1, 1],
+                        "focus": [0.9, 0.9, 0.03], "mask_area": [0.2, 0.2, 0.1]})
+    text = report.where_it_looks(cam)
+    assert "overall it looks at the toys" in text and "but not at the brios (0.3x)" in text
+    floor = report.where_it_looks(cam.assign(focus=[0.1, 0.1, 0.3]))  # 1.0x overall
+    assert "overall it looks at what surrounds the toys" in floor and "except at the brios (3.0x)" in floor
+    lines = report.findings(_record(best_train_accuracy=0.9), _history(15, 5), {
+        "confusion": pd.DataFrame([[1]]), "per_class": pd.DataFrame({"accuracy": [1.0]}, index=["a"])}, cam)
+    assert lines[-1] == f"- **Where it looks:** {text}"
+
+
+def test_tables_show_percentages_not_raw_shares():
+    """Issue 30: per-class tables showed 0.733333; every share in a table reads '73.3 %', as in the sentences."""
+    df = pd.DataFrame({"actual_label": ["a"] * 15 + ["b"] * 3, "correct": [1] * 11 + [0] * 4 + [1] * 3})
+    table = report.per_class_with_intervals({"df": df})
+    assert list(table["accuracy"]) == ["73.3 %", "100.0 %"] and table.loc["a", "95 % interval"] == "48–89 %"
+    shown = report.focus_per_class(_cam())
+    assert list(shown.loc["a"]) == ["30 %", "10 %", "3.0x"]
 
 
 def test_depth_pair_is_a_right_and_a_wrong_photo_of_the_class_with_most_mistakes():
@@ -119,14 +176,15 @@ def test_design_note_reads_the_design_table():
                            "of which in the dense layers": [1_048_640, 262_000], "MFLOPs per photo": [100.0, 150.0]},
                           index=[4, 5])
     text = experiments.design_note(design)
-    assert "32,768 numbers" in text and "1 of the 1 new networks" in text and "model 5 costs 150 million" in text
+    assert "32,768 numbers" in text and "1 of the 1 new network is *smaller*" in text
+    assert "model 5 costs 150 million" in text
 
 
 def test_choices_note_and_winner_sentence():
     table = pd.DataFrame({"status": ["COMPLETED"] * 3, "score": [0.6, 0.5, 0.7], "trial_id": ["1", "2", "3"],
                           "best_epoch": [3, 2, 9], "Optimizer": ["adam", "rmsprop", "adam"]})
     text = tuning_report.choices_note(table)
-    assert "from 50.0% to 70.0% over 3 completed trials" in text
+    assert "from 50.0 % to 70.0 % over 3 completed trials" in text
     winner = tuning_report.Winner({"Optimizer": "adam"}, table.iloc[2], {"epochs": 9, "augment": False}, 3, "p")
     assert "trial 3" in winner.sentence() and "9 of 9 epochs" in winner.sentence()
     assert winner.run_settings(50, 32, 128)["tuner_trial"] == "3"
@@ -144,11 +202,43 @@ def test_results_ranking_follows_validation_when_test_disagrees_and_reports_the_
     assert list(results_report.ranked(table).index) == ["7", "8", "tuned (08)", "1"]
     swap = pd.DataFrame({"flipped": [0.1, 0.4]}, index=["7", "1"])
     text = results_report.findings(table, pd.DataFrame(), swap)
-    assert "Best on the validation photos: 7" in text and "90.0% validation accuracy" in text
-    assert "on the test photos 80.0%" in text and "Best network trained from scratch (on validation): 7" in text
-    assert "most often for 1 (40%" in text and "least for 7 (10%" in text
+    assert "| best on the validation photos | 7 | validation 90.0 %, test 80.0 % (70–95 %);" in text
+    assert "best trained from scratch" not in text  # 7 already heads the table: one row, not two
+    assert "| the baseline | 1 | validation 70.0 %, test 70.0 % (70–95 %) |" in text
+    assert "| most swayed by the floor | 1 | 40 % of its answers change" in text
+    assert "| least swayed by the floor | 7 | 10 % of its answers change |" in text
     assert "ranked on the validation photos only" in text and "never used to choose" in text
     assert "ranked on the validation photos only" in results_report.ranking_note()
+
+
+def test_notebook_10_closes_with_a_short_table_and_sentences_not_lists_of_every_model():
+    """Issue 30: 'at the toy — 1, 2, 3, 4, 5, 6, 7, 8, write-up's tuned (08), …' read as boilerplate. The closing
+    findings name only the models that stand out, in a table, and count the rest in a sentence."""
+    labels = [str(n) for n in range(1, 9)] + ["tuned (08)"]
+    table = pd.DataFrame({"changes": labels, "test_accuracy": np.linspace(0.7, 0.9, 9),
+                          "val_accuracy": np.linspace(0.7, 0.9, 9), "val_loss": 0.5, "params": 10, "test_low": 0.6,
+                          "test_high": 0.95, "latency_ms": 2.0, "file_mb": 1.0,
+                          "writeup_test_accuracy": [0.747, 0.81] + [None] * 7}, index=labels)
+    lift = np.array([2.5, 2.1, 3.0, 1.5, 2.2, 1.0, 2.4, 2.6, 2.0])
+    focus = pd.DataFrame({"focus_lift": lift, "verdict": [gradcam.focus_verdict(v) for v in lift]}, index=labels)
+    text = results_report.findings(table, focus, None)
+    assert "- **" not in text and "1, 2, 3" not in text and text.count("\n|") <= 6
+    assert "| best on the validation photos | tuned (08) |" in text and "| the baseline | 1 |" in text
+    assert "| most focused on the toy | 3 | 3.0x chance |" in text and "| least focused on the toy | 6 | 1.0x" in text
+    assert "7 of 9 models look at the toy (at least 2x chance), 1 partly, 1 mostly" in text
+    assert ("Against the write-up (the 2 models it reports a test accuracy for), ours are within 5 points on 1, "
+            "higher on 0 and lower on 1") in text
+
+
+def test_runs_note_says_what_it_lists():
+    """Issue 30: '1 runs found; not in the tables below: …' listed the runs that are *not* found."""
+    table = pd.DataFrame({"name": ["m1_baseline"]})
+    table.attrs["missing"] = ["m2_dropout"]
+    text = results_report.runs_note(table, "models")
+    assert text.startswith("**1 run is compared here; not yet trained, so in none of the tables below:** "
+                           "`m2_dropout` (notebook 03)")
+    table.attrs["missing"] = []
+    assert results_report.runs_note(table, "models") == "**Every run of the series is here (1).**"
 
 
 def test_steps_note_lists_only_real_differences():
@@ -251,9 +341,30 @@ def test_duel_lines_say_which_differences_are_noise():
     winner = tuning_report.Winner({}, pd.Series({"trial_id": "7", "score": 0.687, "best_epoch": 6}), {"epochs": 9}, 17,
                                   "p")
     lines = tuning_report.duel_lines(table, tests, winner, {"best_val_accuracy": 0.847, "params_total": 608_485})
-    assert lines[0].startswith("- **Tuned network:** test accuracy 90.7 %") and "68.7%" in lines[0]
+    assert lines[0].startswith("- **Tuned network:** test accuracy 90.7 %") and "68.7 %" in lines[0]
     assert "3 photos only the tuned network got right, 2 only the best hand-built network (model 7)" in lines[1]
     assert lines[1].endswith("within the noise.")
+
+
+def test_notebook_09_states_the_fine_tuning_decision_once(monkeypatch):
+    """Issue 30: 09 said which stage is the transfer model three times (fine_tune's print, the stages' note, the
+    findings). The note beside the stages' table says it with its reason; the findings point back to it."""
+    from toyrobot_utils.series import transfer_report
+
+    reason = ("fine-tuning raised the best validation accuracy (90.0 % frozen, 100.0 % fine-tuned at epoch 5 of 13): "
+              "the fine-tuned model is the transfer model")
+    frozen = SimpleNamespace(record={"seconds_per_epoch": 0.3, "epochs_run": 31, "best_val_accuracy": 0.9,
+                                     "seconds": 10.0}, model=None)
+    tuning = SimpleNamespace(reason=reason, kept=True, frozen=frozen,
+                             run=SimpleNamespace(record={"seconds_per_epoch": 8.2, "best_val_accuracy": 1.0}))
+    note = transfer_report.decision_sentence(tuning)
+    assert note.startswith("**Fine-tuning raised the best validation accuracy") and "8.2 s per epoch" in note
+    monkeypatch.setattr(transfer_report.models, "count_params", lambda model: {"trainable": 5, "total": 10})
+    right = {"df": pd.DataFrame({"correct": [1] * 4})}
+    costs = pd.DataFrame({"file_mb": [9.7], "latency_ms_per_image": [20.0]})
+    text = transfer_report.findings(frozen, tuning, right, right, None, None, costs)
+    assert "transfer model" not in text and "raised" not in text
+    assert "the fine-tuned model is model 9 (why: above)" in text
 
 
 def test_transfer_notes_read_the_record():

@@ -73,6 +73,36 @@ def test_quick_tour_runs_into_its_own_folder_and_leaves_the_committed_notebooks_
     assert {p.name: p.read_bytes() for p in runner.series_notebooks()} == committed
     assert "[run-series] 1/1 01_data.ipynb" in capsys.readouterr().out
     assert runner.quick_parameters(runner.series_notebooks()[6])["epochs"] == 2  # 07's tiny Hyperband search
+    # it opens with the banner: a smoke run, numbers that mean nothing, and where its files are (issue 30)
+    banner = "".join(executed["cells"][0]["source"])
+    assert executed["cells"][0]["cell_type"] == "markdown" and "smoke run" in banner and "mean nothing" in banner
+    assert f"`{runner.shown_path(tmp_path / 'quick')}/models/`" in banner
+    assert sum(runner.QUICK_BANNER_TAG in c.get("metadata", {}).get("tags", []) for c in executed["cells"]) == 1
+
+
+def test_the_quick_banner_names_build_quick_and_a_second_banner_replaces_the_first(tmp_path):
+    text = runner.quick_banner()
+    assert "`build/quick/models/`" in text and "`build/quick/figures/`" in text and "2 epochs" in text
+    assert "12 / 6 / 4 photos per class" in text
+    path = tmp_path / "01_x.ipynb"
+    notebook(path, "print(1)")
+    runner.add_banner(path, "first")
+    runner.add_banner(path, "second")
+    cells = json.loads(path.read_text())["cells"]
+    assert ["".join(c["source"]) for c in cells[:2]] == ["second", "value = 1"] and len(cells) == 3
+
+
+def test_executed_notebooks_name_no_machine_folder_in_their_metadata(tmp_path):
+    path = tmp_path / "01_x.ipynb"
+    notebook(path, "print(1)")
+    nb = json.loads(path.read_text())
+    nb["metadata"]["papermill"] = {"input_path": str(runner.NOTEBOOKS_DIR / "01_data.ipynb"),
+                                   "output_path": str(runner.NOTEBOOKS_DIR / "tmpab12.ipynb"), "duration": 3.0}
+    path.write_text(json.dumps(nb))
+    runner.forget_machine_paths(path)
+    papermill = json.loads(path.read_text())["metadata"]["papermill"]
+    assert papermill == {"input_path": "notebooks/01_data.ipynb", "output_path": "notebooks/tmpab12.ipynb",
+                         "duration": 3.0}
 
 
 def test_tensorflow_start_up_notices_are_stripped_and_everything_else_kept(tmp_path):

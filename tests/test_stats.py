@@ -21,11 +21,17 @@ def test_wilson_interval_is_scipys(correct, total):
 def test_wilson_interval_is_honest_at_the_edges():
     low, high = stats.wilson_interval(15, 15)
     assert high == pytest.approx(1.0) and low == pytest.approx(0.7961, abs=1e-4)  # 15 of 15 right does not prove 100 %
-    assert stats.accuracy_text(61, 75) == "81.3 % (95 % interval 71.1 %–88.5 %; 61 of 75 photos)"
-    assert stats.interval_text(*stats.wilson_interval(61, 75)) == "71%–89%"
+    assert stats.accuracy_text(61, 75) == "81.3 % (95 % interval 71.1–88.5 %; 61 of 75 photos)"
+    assert stats.interval_text(*stats.wilson_interval(61, 75)) == "71–89 %"
     assert stats.interval_text(*stats.wilson_interval(0, 0)) == "–" and stats.interval_text(None, None) == "–"
     with pytest.raises(ValueError):
         stats.wilson_interval(16, 15)
+
+
+def test_one_percentage_format():
+    """The series writes every share one way, '73.3 %' (never '73.3%' beside it): issue 30."""
+    assert stats.percent(0.73333) == "73.3 %" and stats.percent(0.873, 0) == "87 %" and stats.percent(1) == "100.0 %"
+    assert stats.percent(None) == "–" and stats.percent(float("nan")) == "–"
 
 
 @pytest.mark.parametrize("only_a,only_b,same", [(9, 1, 40), (3, 2, 70), (0, 0, 75), (12, 3, 0)])

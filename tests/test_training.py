@@ -164,6 +164,29 @@ def test_fit_does_not_resume_a_different_network(tmp_path, capsys):
     assert result.record["resumed_at_epochs"] == [] and result.record["epochs_run"] == 1
 
 
+def test_a_short_fit_logs_one_line_per_epoch_names_the_file_once_and_no_absolute_path(tmp_path, monkeypatch,
+                                                                                         capsys):
+    """What a notebook's training cell shows (issue 30): one line per epoch, the kept epochs marked, the saving said
+    once at the end with the file named relative to the folder it is read from; no Keras checkpoint or reducer line
+    per epoch, and no absolute path, which a committed notebook would carry to every reader."""
+    monkeypatch.chdir(tmp_path)
+    script = [0.5, 0.75, 0.5, 0.75]  # epoch 2 is kept; epoch 4 ties it on accuracy and loss, so is not
+    run = training.fit(tiny_model(), *data(), name="run", epochs=4, models_dir=tmp_path / "models", verbose=2,
+                       class_names=CLASSES, lr_reducer={"patience": 1, "factor": 0.5},
+                       callbacks=[ScriptedValAccuracy(script)])
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/4", "2/4", "3/4", "4/4"]
+    assert ["★ kept so far" in line for line in epochs] == [True, True, False, False]
+    # the reducer watches val_loss, scripted flat: it cuts after epoch 2 (patience 1), and the line says so
+    assert "val_accuracy  75.0 %" in epochs[1] and "lr 0.001 →" not in epochs[0] and "lr 0.001 → 0.0005" in epochs[1]
+    assert not any(word in out for word in ("saving model", "did not improve", "ReduceLROnPlateau", "Epoch "))
+    saved = [line for line in lines if "saved as" in line]
+    assert saved == ["run: kept epoch 2 of 4 (validation accuracy 75.0 %), saved as models/run.keras."]
+    assert str(tmp_path) not in out and run.record["best_epoch"] == 2
+
+
 def test_load_run_explains_a_missing_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="training.fit"):
         training.load_run("nothing", tmp_path)

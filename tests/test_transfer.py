@@ -299,14 +299,14 @@ def test_the_fine_tuning_decision_is_made_on_validation_accuracy_then_loss():
     kept, reason = transfer.keep_fine_tuned({"best_val_accuracy": 1.0, "best_val_loss": 0.30},
                                             {"best_val_accuracy": 1.0, "best_val_loss": 0.12, "best_epoch": 9,
                                              "epochs_run": 17, "test_accuracy": 0.1})
-    assert kept and "tied on validation accuracy (100.0%)" in reason and "lowered the validation loss" in reason
+    assert kept and "tied on validation accuracy (100.0 %)" in reason and "lowered the validation loss" in reason
     assert "0.300 frozen, 0.120 fine-tuned at epoch 9 of 17" in reason
     kept, reason = transfer.keep_fine_tuned({"best_val_accuracy": 1.0, "best_val_loss": 0.12, "test_accuracy": 0.5},
                                             {"best_val_accuracy": 1.0, "best_val_loss": 0.30, "test_accuracy": 1.0})
     assert not kept and "did not lower" in reason and "the frozen model stays" in reason  # test plays no part
     kept, reason = transfer.keep_fine_tuned({"best_val_accuracy": 0.9, "best_val_loss": 0.1},
                                             {"best_val_accuracy": 1.0, "best_val_loss": 2.0})
-    assert kept and "raised the best validation accuracy (90.0% frozen, 100.0% fine-tuned" in reason
+    assert kept and "raised the best validation accuracy (90.0 % frozen, 100.0 % fine-tuned" in reason
 
 
 def test_fine_tuning_runs_on_a_saturated_validation_set_and_is_kept_only_when_validation_improves(tiny_data, tmp_path):

@@ -92,7 +92,7 @@ class AuditReport:
     def summary(self) -> str:
         """Human-readable findings: counts per split and class, every skipped file with its reason, the warnings."""
         lines = [
-            f"Data set {self.data_dir}: {len(self.class_names)} classes "
+            f"Data set {config.shown_path(self.data_dir)}: {len(self.class_names)} classes "
             f"({', '.join(self.class_names)}), class indices {self.class_index()}",
             "",
             self.counts().to_string(),

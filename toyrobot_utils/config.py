@@ -34,6 +34,19 @@ CACHE_DIR = Path(os.environ.get("TOYROBOT_CACHE_DIR")
                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "toyrobot")
 SHARED_DIR = PROJECT_ROOT.parent / "shared"  # read-only team material; may be absent
 
+
+def shown_path(path: str | Path) -> str:
+    """A file or folder as printed for a reader: relative to the project (``models/m1_baseline.keras``), else to the
+    current folder, else as given. Outputs get committed with the notebooks, and an absolute path there names the
+    machine that ran them, not anything a reader has."""
+    path = Path(path)
+    for base in (PROJECT_ROOT, Path.cwd()):
+        try:
+            return path.resolve().relative_to(base.resolve()).as_posix()
+        except (ValueError, OSError):
+            continue
+    return path.as_posix()
+
 SPLITS = ("training", "validation", "test")
 DEFAULT_CLASSES = ("bananagrams", "brios", "cars", "duplos", "magnatiles")
 

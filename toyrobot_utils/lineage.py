@@ -239,10 +239,7 @@ def _shown_folder(folder: str | None) -> str:
     """A data folder as a reader knows it: relative to the project when it lies inside it."""
     if not folder:
         return "?"
-    try:
-        return Path(folder).relative_to(config.PROJECT_ROOT).as_posix() + "/"
-    except ValueError:
-        return folder
+    return config.shown_path(folder) + "/"
 
 
 def short(fingerprint: str | None) -> str:

@@ -38,19 +38,27 @@ def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def percent(value, digits: int = 1) -> str:
+    """'73.3 %': the one way the series writes a share or an accuracy, in sentences and tables alike (a space before
+    the sign, as in '95 % interval'); '–' where there is none."""
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{float(value) * 100:.{digits}f} %"
+
+
 def interval_text(low, high) -> str:
-    """'62%–82%': an interval of accuracies as the notebooks' tables show it; '–' where there is none (no photos)."""
+    """'62–82 %': an interval of accuracies as the notebooks' tables show it; '–' where there is none (no photos)."""
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return "–"
-    return f"{low:.0%}–{high:.0%}"
+    return f"{low * 100:.0f}–{high * 100:.0f} %"
 
 
 def accuracy_parts(correct: int, total: int, confidence: float = 0.95) -> tuple[str, str]:
     """('81.3 %', '95 % interval 71.1–88.5 %; 61 of 75 photos'): the figure and what it means, for a sentence that
     sets them apart (``report.accuracy_sentence`` puts the figure in bold)."""
     low, high = wilson_interval(correct, total, confidence)
-    figure = f"{correct / total:.1%}".replace("%", " %")
-    detail = f"{confidence:.0%} interval {low:.1%}–{high:.1%}".replace("%", " %")
+    figure = percent(correct / total)
+    detail = f"{percent(confidence, 0)} interval {low * 100:.1f}–{percent(high)}"
     return figure, f"{detail}; {int(correct)} of {int(total)} photos"
 
 
@@ -170,4 +178,4 @@ def photos_to_halve(total: int, accuracy: float = 0.85, confidence: float = 0.95
     return high
 
 __all__ = ["ALPHA", "RANKING_RULE", "accuracy_parts", "accuracy_text", "interval_text", "interval_width",
-           "mcnemar_exact", "pairwise_mcnemar", "photos_to_halve", "rank_on_validation", "wilson_interval"]
+           "mcnemar_exact", "pairwise_mcnemar", "percent", "photos_to_halve", "rank_on_validation", "wilson_interval"]

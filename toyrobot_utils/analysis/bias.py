@@ -30,8 +30,9 @@ import pandas as pd
 from PIL import Image
 
 from toyrobot_utils import config
+from toyrobot_utils.analysis import gradcam
 from toyrobot_utils.analysis.evaluation import ResolvedModel, predict_files, resolve_model
-from toyrobot_utils.stats import wilson_interval
+from toyrobot_utils.stats import percent, wilson_interval
 from toyrobot_utils.synthetic import default_data as dd
 from toyrobot_utils.synthetic.toy_scene import BACKGROUNDS
 
@@ -229,9 +230,9 @@ def _with_interval(group: pd.DataFrame) -> dict:
     low, high = wilson_interval(correct, photos)
     row = {"photos": photos, "correct": correct, "accuracy": correct / photos if photos else float("nan"),
            "accuracy_low": low, "accuracy_high": high}
-    for column in ("focus", "focus_lift"):
-        if column in group:
-            row[column] = float(group[column].mean())
+    if "focus" in group:
+        row["focus"] = float(group["focus"].mean())
+        row["focus_lift"] = gradcam.focus_ratio(group)
     return row
 
 
@@ -240,11 +241,11 @@ def by_background(predictions: pd.DataFrame, data_dir: str | Path = config.DATA_
     """Accuracy per background and per (class, background), from the manifest joined on the photo path.
 
     ``predictions``: a predictions dataframe (``path``, ``actual_label``, ``predicted_label``, ``correct``).
-    ``cam``: optionally a Grad-CAM table (``path``, ``focus``, ``focus_lift``) of the same photos, for the mean
-    focus on the toy. One row per group: ``class`` ("all" for a background over every class), ``background``,
-    ``typical`` (the class's preferred background in the built-in set), ``photos``, ``correct``, ``accuracy`` and
-    its Wilson 95 % interval (``accuracy_low``, ``accuracy_high``), [``focus``, ``focus_lift``]. A few photos per
-    group is common: read the intervals before the accuracies.
+    ``cam``: optionally a Grad-CAM table (``path``, ``focus``, ``mask_area``) of the same photos, for the mean
+    focus on the toy and its ``gradcam.focus_ratio``. One row per group: ``class`` ("all" for a background over
+    every class), ``background``, ``typical`` (the class's preferred background in the built-in set), ``photos``,
+    ``correct``, ``accuracy`` and its Wilson 95 % interval (``accuracy_low``, ``accuracy_high``), [``focus``,
+    ``focus_lift``]. A few photos per group is common: read the intervals before the accuracies.
     """
     manifest, _ = _manifest(data_dir, "accuracy per background")
     table = predictions.assign(key=predictions["path"].map(_photo_key))
@@ -254,7 +255,7 @@ def by_background(predictions: pd.DataFrame, data_dir: str | Path = config.DATA_
         raise ValueError(f"{int(missing.sum())} photo(s) are not in {Path(data_dir) / dd.MANIFEST}, e.g. "
                          f"{table.loc[missing, 'path'].iloc[0]}: predictions of another data folder?")
     if cam is not None:
-        focus = cam.assign(key=cam["path"].map(_photo_key))[["key", "focus", "focus_lift"]]
+        focus = cam.assign(key=cam["path"].map(_photo_key))[["key", "focus", "mask_area"]]
         table = table.merge(focus.drop_duplicates("key"), on="key", how="left")
     table = table.assign(**{"class": table["actual_label"]})
     rows = [{"class": "all", "background": background, "typical": None, **_with_interval(group)}
@@ -266,7 +267,7 @@ def by_background(predictions: pd.DataFrame, data_dir: str | Path = config.DATA_
 
 # ------------------------------------------------------------------------------------------------ in words
 def _pct(value: float) -> str:
-    return f"{value:.0%}".replace("%", " %")
+    return percent(value, 0)
 
 
 def swap_sentence(summary) -> str:

@@ -15,6 +15,7 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 
 from toyrobot_utils import config, lineage, stats
+from toyrobot_utils.analysis import gradcam
 from toyrobot_utils.analysis.evaluation import evaluate
 from toyrobot_utils.files import atomic_write_text
 from toyrobot_utils.modelling.models import MODEL_TABLE
@@ -131,7 +132,7 @@ def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | 
             "writeup_test_accuracy": spec.writeup_test_accuracy if spec else None,
             "best_epoch": record.get("best_epoch"),
             "epochs_run": record.get("epochs_run"),
-            "train_val_gap": _gap(record),
+            "train_val_gap": train_val_gap(record),
             "params": record.get("params_total"),
             "trainable_params": record.get("params_trainable"),
             "file_mb": round(record["file_bytes"] / 1e6, 2) if record.get("file_bytes") else None,
@@ -237,14 +238,14 @@ def story_steps(predictions: Mapping[str, pd.DataFrame], alpha: float = stats.AL
     return pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(columns=columns)
 
 
-def focus_summary(cams: dict[str, pd.DataFrame], *, toy: float = 2.0, surroundings: float = 1.25,
-                  watch: Iterable[str] = ("bananagrams", "duplos")) -> pd.DataFrame:
+def focus_summary(cams: dict[str, pd.DataFrame], *, watch: Iterable[str] = ("bananagrams", "duplos")) -> pd.DataFrame:
     """Which models look at the toy and which at the floor, from each model's ``gradcam.gradcam_table`` on the
     same photos: mean share of the heat on the toy (``focus``), the toy's share of the frame, their ratio
-    (``focus_lift``, 1 = chance), the same for the correct and the wrong predictions and for the ``watch`` classes
-    (the built-in set photographs them on their own background most of the time), how many outlined photos got no
-    heat at all (Grad-CAM found no evidence for the predicted class there, so they have no focus score), and a
-    verdict: lift >= ``toy`` looks at the toy, < ``surroundings`` mostly at what surrounds it."""
+    (``focus_lift``: ``gradcam.focus_ratio``, a ratio of the two means; 1 = chance), the same for the correct and the
+    wrong predictions and for the ``watch`` classes (the built-in set photographs them on their own background most
+    of the time), how many outlined photos got no heat at all (Grad-CAM found no evidence for the predicted class
+    there, so they have no focus score), and ``gradcam.focus_verdict`` of the ratio (its cut-offs
+    ``gradcam.FOCUS_ON_TOY`` and ``gradcam.FOCUS_ON_SURROUNDINGS``)."""
     rows = {}
     for label, cam in cams.items():
         outlined = cam[cam["mask_area"].notna()]
@@ -252,17 +253,14 @@ def focus_summary(cams: dict[str, pd.DataFrame], *, toy: float = 2.0, surroundin
         if cam.empty:
             continue
         row = {"photos": len(cam), "no heat (not scored)": len(outlined) - len(cam), "focus": cam["focus"].mean(),
-               "toy's share of the frame": cam["mask_area"].mean(), "focus_lift": cam["focus_lift"].mean()}
+               "toy's share of the frame": cam["mask_area"].mean(), "focus_lift": gradcam.focus_ratio(cam)}
         if "correct" in cam:
             for value, text in ((1, "correct"), (0, "wrong")):
-                part = cam[cam["correct"] == value]
-                row[f"focus_lift ({text})"] = part["focus_lift"].mean() if len(part) else float("nan")
+                row[f"focus_lift ({text})"] = gradcam.focus_ratio(cam[cam["correct"] == value])
         for cls in watch:
-            part = cam[cam.get("actual_label", pd.Series(dtype=str)) == cls] if "actual_label" in cam else cam.iloc[:0]
-            row[f"focus_lift ({cls})"] = part["focus_lift"].mean() if len(part) else float("nan")
-        lift = row["focus_lift"]
-        row["verdict"] = ("looks at the toy" if lift >= toy else
-                          "mostly at the surroundings" if lift < surroundings else "partly at the toy")
+            part = cam[cam["actual_label"] == cls] if "actual_label" in cam else cam.iloc[:0]
+            row[f"focus_lift ({cls})"] = gradcam.focus_ratio(part)
+        row["verdict"] = gradcam.focus_verdict(row["focus_lift"])
         rows[label] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
@@ -270,8 +268,7 @@ def focus_summary(cams: dict[str, pd.DataFrame], *, toy: float = 2.0, surroundin
 def markdown_table(table: pd.DataFrame) -> str:
     """``series_table`` as a GitHub markdown table (ours beside the write-up's, then size and speed): notebook 10
     prints it and the README carries that output verbatim (tests/test_readme.py checks they agree)."""
-    def pct(value):
-        return "–" if value is None or pd.isna(value) else f"{value:.1%}"
+    pct = stats.percent
 
     def num(value, fmt, unit=""):
         return "–" if value is None or pd.isna(value) else f"{value:{fmt}}{unit}"
@@ -302,9 +299,17 @@ def _test_interval(record: dict) -> dict:
     return {"test_images": int(total), "test_low": low, "test_high": high}
 
 
-def _gap(record: dict) -> float | None:
-    """Training minus validation accuracy at the kept epoch: the over-fitting the write-up tracks."""
+GAP_MEANING = "training minus validation accuracy at the kept epoch"
+
+
+def train_val_gap(record: dict, history: pd.DataFrame | None = None) -> float | None:
+    """The train–validation gap (``GAP_MEANING``), the one measure of over-fitting every sentence and table of the
+    series uses: the kept epoch's training accuracy (``history``'s row when the record predates
+    ``best_train_accuracy``) minus its validation accuracy. None when neither is known."""
     train, val = record.get("best_train_accuracy"), record.get("best_val_accuracy")
+    if train is None and history is not None and "accuracy" in history:
+        kept = history.loc[history["epoch"] == record.get("best_epoch"), "accuracy"]
+        train = float(kept.iloc[0]) if len(kept) else None
     return round(train - val, 4) if train is not None and val is not None else None
 
 

@@ -1,5 +1,8 @@
-"""One line per epoch while a model trains, for the command line (``toyrobot train``): which stage, epoch i of at
-most N with a bar, the validation accuracy (and the best so far), and the time left at most.
+"""One line per epoch while a model trains. ``EpochProgress``, for the command line (``toyrobot train``): which
+stage, epoch i of at most N with a bar, the validation accuracy (and the best so far), and the time left at most.
+``EpochLog``, for the notebooks (``training.fit``'s log): the epoch's training and validation scores on one line,
+marked where the run's checkpoint kept it — Keras' checkpoint would add a line per epoch naming the file's
+absolute path, which a committed notebook would then carry; ``training.fit`` names the file once, at the end.
 
 "At most": a stage with early stopping ends once validation accuracy has not beaten its best for ``patience``
 epochs (``stopping.stalled``), so the epochs left are at most the fewer of the epochs still allowed and those
@@ -71,4 +74,45 @@ class EpochProgress(keras.callbacks.Callback):
         print(line, file=self.stream or sys.stdout, flush=True)
 
 
-__all__ = ["BAR_WIDTH", "EpochProgress", "bar", "duration"]
+class EpochLog(keras.callbacks.Callback):
+    """Print one line per epoch: 'epoch  3/50  loss 1.398  accuracy 41.0 %  val_loss 1.280  val_accuracy 52.7 %
+    lr 0.001  3.2 s  ★ kept so far'. ``kept``: the 1-based epochs the run's checkpoint saved (a list it appends to,
+    read after it at each epoch end), so the mark follows the run's own rule for the kept epoch (ties included).
+    With ``cuts`` (a learning-rate reducer runs before it), a cut shows as 'lr 0.001 → 0.0005' on the epoch after
+    which it happened. ``lines`` keeps what was printed."""
+
+    def __init__(self, epochs: int, kept: list[int] | None = None, *, cuts: bool = False,
+                 stream: TextIO | None = None):
+        super().__init__()
+        self.epochs, self.kept, self.cuts, self.stream = int(epochs), kept if kept is not None else [], cuts, stream
+        self.lines: list[str] = []
+        self.epoch_started, self.rate = time.perf_counter(), None
+
+    def _rate(self):
+        try:
+            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        except (AttributeError, TypeError, ValueError):  # a schedule, or no optimizer: no single rate to show
+            return None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started, self.rate = time.perf_counter(), self._rate()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        parts = [f"epoch {epoch + 1:>{len(str(self.epochs))}}/{self.epochs}"]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if logs.get(key) is not None:
+                value = float(logs[key])
+                parts.append(f"{key} {value * 100:5.1f} %" if key.endswith("accuracy") else f"{key} {value:.3f}")
+        after = self._rate() if self.cuts else None
+        if self.rate is not None:
+            parts.append(f"lr {self.rate:g}" + (f" → {after:g}" if after is not None and after < self.rate else ""))
+        parts.append(f"{time.perf_counter() - self.epoch_started:.1f} s")
+        if self.kept and self.kept[-1] == epoch + 1:
+            parts.append("★ kept so far")
+        line = "  ".join(parts)
+        self.lines.append(line)
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+
+__all__ = ["BAR_WIDTH", "EpochLog", "EpochProgress", "bar", "duration"]

@@ -34,10 +34,12 @@ import pandas as pd
 import tensorflow as tf
 
 from toyrobot_utils import config, lineage
+from toyrobot_utils.config import shown_path
 from toyrobot_utils.data import class_names_of, dataset_of
 from toyrobot_utils.files import atomic_write_text, check_folder_names, publish, read_json, temporary_path, write_json
 from toyrobot_utils.modelling.models import count_params, infer_preprocessing
 from toyrobot_utils.modelling.precision import float32_copy, model_precision
+from toyrobot_utils.modelling.progress import EpochLog
 from toyrobot_utils.modelling.stopping import (
     BEST_ON_VALIDATION,
     LAST_EPOCH,
@@ -48,6 +50,7 @@ from toyrobot_utils.modelling.stopping import (
     check_keep,
     stalled,
 )
+from toyrobot_utils.stats import percent
 
 LR_REDUCER_DEFAULTS = {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 1e-6}
 STATE_FILE = "run_state.json"
@@ -131,7 +134,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             return
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: {MONITOR} {accuracy:.5f} ({TIE_BREAK} {loss}) beats {self.best} "
-                  f"({self.best_loss}), saving model to {filepath}")
+                  f"({self.best_loss}), saving model to {shown_path(filepath)}")
         self.best, self.best_loss = accuracy, loss
         tmp = temporary_path(filepath, suffix=".tmp.keras")
         try:
@@ -281,14 +284,14 @@ def fit(
     loss) for that many epochs (None: every epoch, as the write-up). ``keep``: which epoch the run keeps,
     ``stopping.BEST_ON_VALIDATION`` or ``stopping.LAST_EPOCH`` (a fixed budget, for a validation split too small to
     choose on: ``stopping.keep_rule``; early stopping is then off and the last epoch is saved once, at the end).
-    ``lr_reducer``: True for ``ReduceLROnPlateau``
-    on validation loss (``LR_REDUCER_DEFAULTS``) or a dict. ``settings`` (image size, preprocessing, augment...) goes
-    into the record as given; ``image_size``,
+    ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``) or a dict.
+    ``settings`` (image size, preprocessing, augment...) goes into the record as given; ``image_size``,
     ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
     ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end;
     ``tensorboard`` adds TensorBoard's, writing per-epoch scalars to ``models/logs/<name>/<start time>/``.
     ``saved_model``: the network the checkpoint writes and the record describes when it contains ``model``
     (``transfer.fit_frozen`` trains a head on cached base features and saves the whole network, base and head).
+    ``verbose``: 0 silent, 1 Keras' bar of steps, else one line per epoch (``progress.EpochLog``) and the saving once.
     """
     paths = run_paths(name, models_dir)
     paths["model"].parent.mkdir(parents=True, exist_ok=True)
@@ -298,16 +301,10 @@ def fit(
     say = print if verbose != 0 else (lambda *args, **kwargs: None)
     reducer_args = _reducer_arguments(lr_reducer)
     settings = _completed_settings(settings, network, lr_reducer)
-    names = class_names_of(train, class_names)
-    if names is not None:
-        check_folder_names(names, f"the class names of run {name!r}")
+    names = _checked_names(train, class_names, name)
     run_lineage = lineage.run_lineage(
         photos if photos is not None else lineage.photos_of_splits(train, val),
-        {**settings, "epochs": int(epochs), "patience": patience, "seed": seed, "deterministic": deterministic,
-         "lr_reducer": reducer_args, "class_names": names, "network": lineage.network_signature(network),
-         # only when it is not the default, so runs recorded before the rule existed keep their lineage
-         **({"keep": keep} if keep != BEST_ON_VALIDATION else {})},
-    )
+        _lineage_settings(settings, epochs, patience, seed, deterministic, reducer_args, names, network, keep))
 
     _remove_stale_temporaries(paths, name)
     params = count_params(network)
@@ -326,7 +323,32 @@ def fit(
         reducer_args=reducer_args, names=names, seed=seed, deterministic=deterministic, run_lineage=run_lineage,
         say=say, keep=keep,
     )
+    return _finished(name, paths, history, record, replaced, say)
+
+
+def _checked_names(train, class_names, name: str) -> list[str] | None:
+    """The run's class names, refused when one could not be a folder of the robot's bins."""
+    names = class_names_of(train, class_names)
+    if names is not None:
+        check_folder_names(names, f"the class names of run {name!r}")
+    return names
+
+
+def _lineage_settings(settings, epochs, patience, seed, deterministic, reducer_args, names, network, keep) -> dict:
+    """What, beside the photos, makes a run what it is (``lineage.run_lineage``)."""
+    return {**settings, "epochs": int(epochs), "patience": patience, "seed": seed, "deterministic": deterministic,
+            "lr_reducer": reducer_args, "class_names": names, "network": lineage.network_signature(network),
+            # only when it is not the default, so runs recorded before the rule existed keep their lineage
+            **({"keep": keep} if keep != BEST_ON_VALIDATION else {})}
+
+
+def _finished(name: str, paths: dict, history: pd.DataFrame, record: dict, replaced: bool, say) -> RunResult:
+    """The end of a run: its backup cleared, the saving said once (the epoch log marked the kept epoch as it went;
+    the file named relative to the project, never as an absolute path), its lineage, the kept model loaded."""
     shutil.rmtree(paths["backup"], ignore_errors=True)
+    if replaced:
+        say(f"{name}: kept epoch {record['best_epoch']} of {record['epochs_run']} (validation accuracy "
+            f"{percent(record['best_val_accuracy'])}), saved as {shown_path(paths['model'])}.")
     say(lineage.summary(name, record))
     return RunResult(name, keras.models.load_model(paths["model"]), history, record, replaced, paths)
 
@@ -389,7 +411,8 @@ def _stored_run(name: str, paths: dict, run_lineage: dict, overwrite: bool, *, i
         else:
             why = f"the stored model was trained with {lineage.differences(previous.get('lineage'), run_lineage)}"
         where = archive_run(name, paths["model"].parent)
-        say(f"{name}: {why}; moved it to {where} (kept, not deleted) and training this run as the model of that name.")
+        say(f"{name}: {why}; moved it to {shown_path(where)} (kept, not deleted) and training this run as the model "
+            "of that name.")
     return None
 
 
@@ -402,7 +425,7 @@ def _interrupted_state(name: str, paths: dict, run_lineage: dict, params: dict, 
         why = (f"a different network ({(state.get('params') or {}).get('total')} parameters, this one "
                f"{params['total']})" if state.get("params") != params else
                lineage.differences(state.get("lineage"), run_lineage))
-        say(f"{name}: not resuming the interrupted run in {paths['backup']}: it was trained with {why}. "
+        say(f"{name}: not resuming the interrupted run in {shown_path(paths['backup'])}: it was trained with {why}. "
             "Starting over.")
         state = None
     if state is None:
@@ -434,23 +457,27 @@ def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, red
     """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup, TensorBoard."""
     state_path = paths["backup"] / STATE_FILE
     threshold = state["best"] if paths["model"].is_file() else None
+    # Keras' checkpoint and reducer stay silent: their lines (one per epoch, with the file's absolute path) would
+    # fill a notebook; the epoch log marks the kept epoch and shows a cut, and fit names the file once at the end.
     checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
-                                       initial_loss_threshold=state.get("best_loss"),
-                                       verbose=0 if verbose == 0 else 1, model_to_save=saved_model, keep=keep)
-    reducer = (keras.callbacks.ReduceLROnPlateau(verbose=0 if verbose == 0 else 1, **reducer_args)
-               if reducer_args else None)
+                                       initial_loss_threshold=state.get("best_loss"), verbose=0,
+                                       model_to_save=saved_model, keep=keep)
+    reducer = keras.callbacks.ReduceLROnPlateau(verbose=0, **reducer_args) if reducer_args else None
     recorder = _RunRecorder(state, state_path, checkpoint, reducer)
     backup = keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False)
     stopper = [_StopWhenStalled(state, patience)] if patience else []
-    run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, *stopper, backup]
+    log = [] if verbose in (0, 1) else [EpochLog(epochs, checkpoint.saved_epochs, cuts=reducer is not None)]
+    run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, *log, *stopper,
+                     backup]
     if tensorboard:
         run_callbacks.append(tensorboard_callback(paths["logs"] / time_stamp(state["started"])))
 
     paths["backup"].mkdir(parents=True, exist_ok=True)
     write_json(state_path, state)
     try:
+        # verbose=1: Keras' own bar of steps; any other non-zero value: the epoch log's one line per epoch
         model.fit(dataset_of(train), validation_data=dataset_of(val), epochs=epochs, callbacks=run_callbacks,
-                  verbose=verbose, shuffle=False)  # shuffling is the data pipeline's (seeded) business
+                  verbose=1 if verbose == 1 else 0, shuffle=False)  # shuffling is the data pipeline's (seeded) business
     finally:
         _forget_resumed_epoch(model)
     history = pd.DataFrame(state["rows"])
@@ -486,7 +513,7 @@ def _keep_or_replace(name, paths, state, history, previous, *, network, model, e
         say(f"{name}: this run's best {MONITOR} {run_summary['best_val_accuracy']:.4f} ({TIE_BREAK} "
             f"{run_summary['best_val_loss']}) did not beat the stored {previous['best_val_accuracy']:.4f} "
             f"({previous.get('best_val_loss')}) of the same photos and settings ({previous.get('timestamp')}); "
-            f"kept {paths['model']} and its record (pass overwrite=True to replace them).")
+            f"kept {shown_path(paths['model'])} and its record (pass overwrite=True to replace them).")
         return record, False
     params = count_params(network)
     kept_row = history.loc[history["epoch"] == state["best_epoch"]] if state["best_epoch"] else history.iloc[:0]

@@ -32,6 +32,7 @@ from toyrobot_utils import config, data, lineage
 from toyrobot_utils.modelling import stopping, training
 from toyrobot_utils.modelling.keras_graph import call_node, functional_graph
 from toyrobot_utils.modelling.models import compile_model, count_params, find_base, infer_preprocessing, unfreeze_top
+from toyrobot_utils.stats import percent
 
 FEATURE_PATH = "cached base features"
 AUGMENT_COPIES = 2  # augmented copies of each training photo whose base features are computed once
@@ -203,12 +204,11 @@ def fit_frozen(
     must augment itself). Otherwise — ``augment`` with ``augment_copies=0``, a base being fine-tuned, or a model not
     shaped input -> base -> head — it is ``training.fit`` on the full model (the reason is printed).
     ``patience`` (through ``fit_kwargs``) stops once validation accuracy has not improved for that many epochs;
-    ``model`` ends with the best epoch's weights, the ones saved. ``keep`` (None: ``validation_keep_rule(val)``):
-    on a validation split too small to choose on, the head trains all ``epochs`` and keeps the last
-    (``stopping.LAST_EPOCH``). ``batch_size`` defaults to the training pipeline's.
-    The record's settings say which path ran (``training_path``) and how many augmented copies it used
-    (``augment_copies``); ``feature_extraction_seconds`` holds the one-off extraction time (``seconds`` and
-    ``seconds_per_epoch`` are the epochs' own, as for every run).
+    ``model`` ends with the best epoch's weights, the ones saved. ``keep`` (None: ``validation_keep_rule(val)``): on a
+    validation split too small to choose on, the head trains all ``epochs`` and keeps the last
+    (``stopping.LAST_EPOCH``). ``batch_size`` defaults to the training pipeline's. The record's settings say which path
+    ran (``training_path``) and how many augmented copies it used (``augment_copies``); ``feature_extraction_seconds``
+    holds the one-off extraction time (``seconds`` and ``seconds_per_epoch`` are the epochs' own, as for every run).
     """
     settings = dict(settings or {})
     settings["augment"] = bool(augment)  # what this run did (a model table row's default may say otherwise)
@@ -234,12 +234,11 @@ def fit_frozen(
     extraction_seconds = time.perf_counter() - start
     if train_y is None or val_y is None:
         raise ValueError("fit_frozen needs training and validation data with labels")
-
     head = build_head(model, train_x.shape[1:])
     if verbose != 0:
         print(f"{name}: base features computed once for {len(train_x)} training examples ({copies} augmented "
               f"cop{'y' if copies == 1 else 'ies'} of each photo beside it) and {len(val_x)} validation photos in "
-              f"{extraction_seconds:.1f} s (features of shape {tuple(train_x.shape[1:])}); training the head "
+              f"{extraction_seconds:.1f} s (shape {tuple(train_x.shape[1:])}); training the head "
               f"({count_params(head)['trainable']:,} parameters) on them.")
     result = training.fit(
         head,
@@ -424,8 +423,8 @@ def fine_tune(
                                         frozen_best_val_accuracy=float(frozen.best_val_accuracy),
                                         frozen_best_val_loss=frozen.record.get("best_val_loss"),
                                         unfrozen_layers=unfrozen)
-    if verbose != 0:
-        print(f"{name}: {reason}.")
+    # the decision is not printed here: the record and the returned FineTuning carry it, and the caller states it
+    # once (notebook 09's report beside the two stages' table; `toyrobot train`'s summary)
     return FineTuning(run, kept, reason, frozen, unfrozen)
 
 
@@ -438,7 +437,7 @@ def keep_fine_tuned(frozen: Mapping[str, Any], tuned: Mapping[str, Any]) -> tupl
     frozen_acc, frozen_loss = frozen.get("best_val_accuracy"), frozen.get("best_val_loss")
     kept = stopping.better_on_validation(acc, loss, frozen_acc, frozen_loss)
     if acc is not None and frozen_acc is not None and float(acc) == float(frozen_acc):
-        how = (f"tied on validation accuracy ({float(acc):.1%}), and fine-tuning "
+        how = (f"tied on validation accuracy ({percent(acc)}), and fine-tuning "
                f"{'lowered' if kept else 'did not lower'} the validation loss ({_loss(frozen_loss)} frozen, "
                f"{_loss(loss)} fine-tuned")
     else:
@@ -450,7 +449,7 @@ def keep_fine_tuned(frozen: Mapping[str, Any], tuned: Mapping[str, Any]) -> tupl
 
 
 def _share(value) -> str:
-    return "n/a" if value is None else f"{float(value):.1%}"
+    return "n/a" if value is None else percent(value)
 
 
 def _loss(value) -> str:

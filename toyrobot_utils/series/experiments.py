@@ -13,7 +13,8 @@ import pandas as pd
 from toyrobot_utils import stats
 from toyrobot_utils.analysis import comparison, evaluation, gradcam
 from toyrobot_utils.modelling import models
-from toyrobot_utils.series.report import interval_column, names, show
+from toyrobot_utils.series.report import interval_column, names, plural, show
+from toyrobot_utils.stats import percent
 
 
 def experiment_names(numbers: Sequence[int], names: str | Sequence[str]) -> dict[int, str]:
@@ -56,11 +57,12 @@ def design_note(design: pd.DataFrame, reference: int = 4) -> str:
     fewer = new.index[new["parameters"] < ref["parameters"]].tolist()
     smallest, largest = new["parameters"].idxmin(), new["parameters"].idxmax()
     return (f"Model {reference} feeds {features:,} numbers into its dense layer, which is "
-            f"why {ref['of which in the dense layers'] / params:.0%} of its {params:,} "
+            f"why {percent(ref['of which in the dense layers'] / params, 0)} of its {params:,} "
             f"parameters sit there. Each extra pooling step divides the area of the feature maps by four, so "
-            f"{len(fewer)} of the {len(new)} new networks are *smaller* than model {reference} although they are "
-            f"deeper: model {smallest} has {int(new.loc[smallest, 'parameters']):,} parameters "
-            f"({new.loc[smallest, 'parameters'] / params:.0%} of model {reference}'s), the largest, model "
+            f"{len(fewer)} of the {plural(len(new), 'new network')} {'is' if len(fewer) == 1 else 'are'} *smaller* "
+            f"than model {reference} although {'it is' if len(fewer) == 1 else 'they are'} deeper: model {smallest} "
+            f"has {int(new.loc[smallest, 'parameters']):,} parameters "
+            f"({percent(new.loc[smallest, 'parameters'] / params, 0)} of model {reference}'s), the largest, model "
             f"{largest}, {int(new.loc[largest, 'parameters']):,}. The arithmetic per photo tells another story: model "
             f"{new['MFLOPs per photo'].idxmax()} costs {new['MFLOPs per photo'].max():.0f} million operations, model "
             f"{reference} {ref['MFLOPs per photo']:.0f} million.")
@@ -109,14 +111,15 @@ def findings(table: pd.DataFrame, numbers: Sequence[int], tested: pd.DataFrame, 
 
     (val_text, val), (test_text, test) = leaders("val_accuracy"), leaders("test_accuracy")
     writeup = models.model_table().loc[list(numbers), "writeup_test_accuracy"].dropna()
-    lines = [f"- **Best by validation accuracy: {val_text}** ({val:.1%}); by test accuracy **{test_text}** "
-             f"({test:.1%})." + (f" The write-up's best test result among these rows: model {writeup.idxmax()} "
-                                 f"({writeup.max():.1%})." if len(writeup) else "")]
+    lines = [f"- **Best by validation accuracy: {val_text}** ({percent(val)}); by test accuracy **{test_text}** "
+             f"({percent(test)})." + (f" The write-up's best test result among these rows: model {writeup.idxmax()} "
+                                 f"({percent(writeup.max())})." if len(writeup) else "")]
     if reference in table.index and pd.notna(table.loc[reference, "test_accuracy"]):
         ref = table.loc[reference]
         better = ours.index[ours["test_accuracy"] > ref["test_accuracy"]].tolist()
         lines.append(f"- **Against model {reference}** (same training, two convolutional layers: "
-                     f"{ref['test_accuracy']:.1%} test accuracy, interval {interval_column(table).loc[reference]}): "
+                     f"{percent(ref['test_accuracy'])} test accuracy, interval "
+                     f"{interval_column(table).loc[reference]}): "
                      + (f"{'model' if len(better) == 1 else 'models'} {names(better)} "
                         f"{'scores' if len(better) == 1 else 'score'} higher on the test photos; notebook 10 tests "
                         "which differences are larger than chance." if better else
@@ -129,7 +132,8 @@ def findings(table: pd.DataFrame, numbers: Sequence[int], tested: pd.DataFrame, 
     if len(lift):
         most, least = lift.idxmax(), lift.idxmin()
         lines.append(f"- **Where they look:** model {most} is the most focused on the toys ({lift[most]:.1f}x "
-                     f"chance, {tested.loc[most, 'focus on the toy']:.0%} of its heat on the toy), model {least} the "
+                     f"chance, {percent(tested.loc[most, 'focus on the toy'], 0)} of its heat on the toy), model "
+                     f"{least} the "
                      f"least ({lift[least]:.1f}x chance).")
     return lines
 

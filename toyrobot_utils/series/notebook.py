@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from toyrobot_utils.config import PROJECT_ROOT
+from toyrobot_utils.config import PROJECT_ROOT, shown_path
 from toyrobot_utils.modelling import devices
 from toyrobot_utils.modelling import precision as precisions
 
@@ -47,7 +47,8 @@ def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True, pr
         print(f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}; "
               f"{devices.describe(strategy)}")
         print(decision.line())
-        print(f"data: {_show(folders.data)}  models: {_show(folders.models)}  figures: {_show(folders.figures)}")
+        print(f"data: {shown_path(folders.data)}  models: {shown_path(folders.models)}  "
+              f"figures: {shown_path(folders.figures)}")
     return folders
 
 
@@ -58,11 +59,7 @@ def _quiet_library_logs() -> None:
     tf.get_logger().setLevel("ERROR")
 
 
-def _show(path: Path) -> str:
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
+
 
 
 def _inline_figures() -> None:

@@ -16,6 +16,8 @@ import pandas as pd
 
 from toyrobot_utils import stats
 from toyrobot_utils.analysis import bias, comparison, evaluation, gradcam, plots
+from toyrobot_utils.config import shown_path
+from toyrobot_utils.stats import percent
 
 
 def show(*objects) -> None:
@@ -32,13 +34,25 @@ def show(*objects) -> None:
             print(obj)
 
 
-def _pct(value: float) -> str:
-    return f"{value:.1%}".replace("%", " %")
-
-
 def plural(count: int, word: str) -> str:
     """'1 epoch', '3 epochs'."""
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def times(count: int) -> str:
+    """'once', 'twice', '3 times': how often something happened, as a sentence says it."""
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def points(gap: float | None) -> str:
+    """'+28.7 points': a difference of two accuracies, in percentage points."""
+    return "–" if gap is None or pd.isna(gap) else f"{gap * 100:+.1f} points"
+
+
+def percent_table(table: pd.DataFrame, columns, digits: int = 1) -> pd.DataFrame:
+    """``table`` with ``columns`` (those present) written as '73.3 %': how the series shows a share in a table, as in
+    its sentences; raw floats (0.733333) read as something else."""
+    return table.assign(**{c: table[c].map(lambda v: percent(v, digits)) for c in columns if c in table})
 
 
 def names(labels) -> str:
@@ -51,9 +65,12 @@ def names(labels) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def training_summary(record: dict, history: pd.DataFrame) -> str:
-    """Best epoch, its validation and training accuracy, why training stopped, and its cost."""
+def training_summary(record: dict, history: pd.DataFrame, model_file=None) -> str:
+    """Best epoch, its validation and training accuracy and their gap (``comparison.train_val_gap``, defined here
+    once for the notebook), why training stopped, its cost, and the file that holds it (``model_file``: where the
+    run saved it, named relative to the project, so a quick tour's says ``build/quick/models/...``)."""
     best = history.loc[history["epoch"] == record["best_epoch"]].iloc[0]
+    shown = shown_path(model_file) if model_file is not None else record.get("model_file", f"{record['name']}.keras")
     run, planned = record["epochs_run"], record.get("epochs_requested")
     if record.get("stopped_early_at"):
         stop = (f"Training stopped after epoch {run} of at most {planned}: validation accuracy had not improved for "
@@ -61,10 +78,11 @@ def training_summary(record: dict, history: pd.DataFrame) -> str:
     else:
         stop = f"Training ran all {plural(run, 'epoch')}."
     return (f"The best epoch by validation accuracy was **epoch {record['best_epoch']} of {run}**: validation accuracy "
-            f"**{_pct(record['best_val_accuracy'])}**, training accuracy {_pct(best['accuracy'])} in the same epoch "
-            f"(a gap of {(best['accuracy'] - best['val_accuracy']) * 100:+.1f} points). {stop} It took "
+            f"**{percent(record['best_val_accuracy'])}**, training accuracy {percent(best['accuracy'])} in the same "
+            f"epoch: a **train–validation gap of {points(comparison.train_val_gap(record, history))}** (the series' "
+            f"measure of over-fitting, in every table: {comparison.GAP_MEANING}). {stop} It took "
             f"{record['seconds']:.0f} s ({record['seconds_per_epoch']:.1f} s per epoch) on this machine; the best "
-            f"epoch's weights are what `models/{record['name']}.keras` holds.")
+            f"epoch's weights are what `{shown}` holds.")
 
 
 def learning_rate_note(record: dict, history: pd.DataFrame) -> str | None:
@@ -78,10 +96,12 @@ def learning_rate_note(record: dict, history: pd.DataFrame) -> str | None:
         return (f"The learning rate stayed at {start:g} in all {plural(len(rates), 'epoch')}: the validation loss "
                 "never stalled long enough for the reducer to cut it, so this run trained exactly as it would have "
                 "without it.")
-    text = (f"The learning rate started at {start:g} and was cut {len(cut_epochs)} time"
-            f"{'s' if len(cut_epochs) > 1 else ''}, first for epoch {cut_epochs[0]}, ending at {end:g}.")
+    text = (f"The learning rate started at {start:g} and was cut {times(len(cut_epochs))}, "
+            + (f"first for epoch {cut_epochs[0]}" if len(cut_epochs) > 1 else f"for epoch {cut_epochs[0]}")
+            + f", ending at {end:g}.")
     if record["best_epoch"] < cut_epochs[0]:
-        text += (f" The kept epoch ({record['best_epoch']}) came **before the first cut**: the saved network never "
+        text += (f" The kept epoch ({record['best_epoch']}) came **before the {'first ' if len(cut_epochs) > 1 else ''}"
+                 "cut**: the saved network never "
                  "trained at a reduced rate, so it is the network a run without the reducer would have kept, epoch "
                  "for epoch (same seed, same photos).")
     else:
@@ -96,7 +116,7 @@ def show_training(run, figures_dir=None) -> None:
     show(plots.training_curves(run, figures_dir=figures_dir))
     if "learning_rate" in run.history and run.history["learning_rate"].nunique() > 1:
         show(plots.learning_rate_curve(run, figures_dir=figures_dir))
-    show(training_summary(run.record, run.history))
+    show(training_summary(run.record, run.history, (getattr(run, "paths", None) or {}).get("model")))
     note = learning_rate_note(run.record, run.history)
     if note:
         show(note)
@@ -112,7 +132,7 @@ def accuracy_sentence(predictions: pd.DataFrame, writeup: float | None = None) -
     figure, detail = stats.accuracy_parts(int(predictions["correct"].sum()), len(predictions))
     text = f"**Test accuracy {figure}** ({detail})"
     if writeup is not None:
-        text += f"; the write-up reported {_pct(writeup)} on its own photos"
+        text += f"; the write-up reported {percent(writeup)} on its own photos"
     return text + "."
 
 
@@ -123,8 +143,8 @@ def class_extremes(per_class: pd.DataFrame) -> str:
         return "no class has test photos"
     best, worst = acc[acc == acc.max()].index, acc[acc == acc.min()].index
     if acc.max() == acc.min():
-        return f"every class scores the same ({acc.max():.0%})"
-    return f"best on {names(best)} ({acc.max():.0%}), worst on {names(worst)} ({acc.min():.0%})"
+        return f"every class scores the same ({percent(acc.max())})"
+    return f"best on {names(best)} ({percent(acc.max())}), worst on {names(worst)} ({percent(acc.min())})"
 
 
 def top_confusion(confusion: pd.DataFrame) -> str | None:
@@ -146,20 +166,24 @@ def focus_sentence(cam: pd.DataFrame) -> str | None:
     scored = cam[cam["focus"].notna()]
     if scored.empty:
         return None
-    text = (f"On average **{scored['focus'].mean():.0%} of the heat lies on the toy**, which covers "
-            f"{scored['mask_area'].mean():.0%} of the frame ({scored['focus_lift'].mean():.1f}x chance).")
+    text = (f"On average **{percent(scored['focus'].mean(), 0)} of the heat lies on the toy**, which covers "
+            f"{percent(scored['mask_area'].mean(), 0)} of the frame: **{gradcam.focus_ratio(scored):.1f}x chance** "
+            f"(focus ÷ chance, here and below: {gradcam.FOCUS_RATIO_MEANING}; 1x is no better than heat spread at "
+            "random).")
     by_outcome = scored.groupby("correct")["focus"].mean()
     if len(by_outcome) == 2:
-        text += f" Correct answers put {by_outcome[1]:.0%} of their heat on the toy, wrong ones {by_outcome[0]:.0%}."
-    lift = scored.groupby("actual_label")["focus_lift"].mean()
+        text += (f" Correct answers put {percent(by_outcome[1], 0)} of their heat on the toy, wrong ones "
+                 f"{percent(by_outcome[0], 0)}.")
+    lift = gradcam.focus_by(scored, "actual_label")["focus_ratio"]
     text += f" The class it looks at least: **{names(lift[lift == lift.min()].index)}** ({lift.min():.1f}x chance)."
     no_outline = int(cam["mask_area"].isna().sum())
     no_heat = len(cam) - len(scored) - no_outline
     if no_outline:
-        text += f" ({no_outline} of {len(cam)} photos have no toy outline and are not scored.)"
+        text += (f" ({no_outline} of {len(cam)} photos {'has' if no_outline == 1 else 'have'} no toy outline and "
+                 f"{'is' if no_outline == 1 else 'are'} not scored.)")
     if no_heat:
         text += (f" ({plural(no_heat, 'photo')} of {len(cam)} got no heat at all — Grad-CAM found no evidence for "
-                 "the predicted class there — and are not scored.)")
+                 f"the predicted class there — and {'is' if no_heat == 1 else 'are'} not scored.)")
     return text
 
 
@@ -177,7 +201,7 @@ def depth_pair(cam: pd.DataFrame) -> pd.DataFrame | None:
 
 def findings(record: dict, history: pd.DataFrame, results: dict, cam: pd.DataFrame | None) -> list[str]:
     """The bullets that close a training notebook: over-fitting, per-class extremes and confusions, where it looks."""
-    gap = history["accuracy"].max() - record["best_val_accuracy"]
+    gap = comparison.train_val_gap(record, history)
     if gap > 0.1:
         verdict = ": the network memorises its training photos."
     elif gap >= 0:
@@ -185,18 +209,43 @@ def findings(record: dict, history: pd.DataFrame, results: dict, cam: pd.DataFra
     else:
         verdict = (": training accuracy stays below validation accuracy, because the training pass is the harder one "
                    "(dropout, augmented photos): no sign of over-fitting.")
-    lines = [f"- **Over-fitting:** training accuracy reached {_pct(history['accuracy'].max())} while validation "
-             f"peaked at {_pct(record['best_val_accuracy'])}, a gap of {gap * 100:.1f} points" + verdict]
+    lines = [f"- **Over-fitting:** at the kept epoch training accuracy was {percent(record['best_val_accuracy'] + gap)}"
+             f" and validation accuracy {percent(record['best_val_accuracy'])}, a train–validation gap of "
+             f"{points(gap)}" + verdict]
     confusion = top_confusion(results["confusion"])
     lines.append(f"- **Per class:** {class_extremes(results['per_class'])}"
                  + (f"; most common mix-up: {confusion}." if confusion else "; no mix-ups."))
     if cam is not None and cam["focus"].notna().any():
-        lift = cam["focus_lift"].mean()
-        lines.append(f"- **Where it looks:** {cam['focus'].mean():.0%} of the Grad-CAM heat on the toys, which cover "
-                     f"{cam['mask_area'].mean():.0%} of the frame ({lift:.1f}x chance): "
-                     + ("it looks at the background about as much as at the toy." if lift < 1.5 else
-                        "it mostly looks at the toys."))
+        lines.append(f"- **Where it looks:** {where_it_looks(cam)}")
     return lines
+
+
+OVERALL = {"looks at the toy": "overall it looks at the toys",
+           "partly at the toy": "overall it looks partly at the toys, partly around them",
+           "mostly at the surroundings": "overall it looks at what surrounds the toys about as much as at them"}
+
+
+def where_it_looks(cam: pd.DataFrame) -> str:
+    """Where a model looks, overall and where a class departs from it: one verdict (``gradcam.focus_verdict``) and
+    the classes on the other side of its cut-offs, so the summary never says 'it looks at the toys' above a class it
+    looks at less than chance would."""
+    scored = cam[cam["focus"].notna()]
+    ratio = gradcam.focus_ratio(scored)
+    verdict = gradcam.focus_verdict(ratio)
+    by_class = gradcam.focus_by(scored, "actual_label")["focus_ratio"].dropna()
+
+    def listed(part):
+        return names([f"{cls} ({value:.1f}x)" for cls, value in part.items()])
+
+    text = (f"{percent(scored['focus'].mean(), 0)} of the Grad-CAM heat on the toys, which cover "
+            f"{percent(scored['mask_area'].mean(), 0)} of the frame ({ratio:.1f}x chance): {OVERALL[verdict]}")
+    away = by_class[by_class < gradcam.FOCUS_ON_SURROUNDINGS]
+    toward = by_class[by_class >= gradcam.FOCUS_ON_TOY]
+    if verdict != "mostly at the surroundings" and len(away):
+        text += f", but not at the {listed(away)}: there it looks mostly at what surrounds them"
+    elif verdict != "looks at the toy" and len(toward):
+        text += f", except at the {listed(toward)}"
+    return text + "."
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -221,14 +270,24 @@ class Evaluation:
         return float(self.results["accuracy"])
 
 
-def _per_class_with_intervals(results: dict) -> pd.DataFrame:
+def per_class_with_intervals(results: dict) -> pd.DataFrame:
+    """Per class: photos, right answers, accuracy ('73.3 %') and its 95 % interval."""
     df = results["df"]
     rows = {}
     for cls, group in df.groupby("actual_label"):
         low, high = stats.wilson_interval(int(group["correct"].sum()), len(group))
         rows[cls] = {"photos": len(group), "correct": int(group["correct"].sum()),
-                     "accuracy": group["correct"].mean(), "95 % interval": stats.interval_text(low, high)}
+                     "accuracy": percent(group["correct"].mean()), "95 % interval": stats.interval_text(low, high)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("actual_label")
+
+
+def focus_per_class(cam: pd.DataFrame) -> pd.DataFrame:
+    """Per class: the share of the heat on the toy, the toy's share of the frame (both '51 %') and their ratio
+    ('2.7x': ``gradcam.focus_ratio``), the numbers ``focus_sentence`` and ``where_it_looks`` read."""
+    by_class = gradcam.focus_by(cam[cam["focus"].notna()], "actual_label")
+    return pd.DataFrame({"heat on the toy": by_class["focus"].map(lambda v: percent(v, 0)),
+                         "toy's share of the frame": by_class["mask_area"].map(lambda v: percent(v, 0)),
+                         "focus ÷ chance": by_class["focus_ratio"].map(lambda v: f"{v:.1f}x")})
 
 
 def show_depth_insight(run, cam: pd.DataFrame, figures_dir, name: str | None = None) -> None:
@@ -257,8 +316,7 @@ def _show_gradcam(run, cam: pd.DataFrame, examples: int, figures_dir) -> None:
           "place in the photo):", gradcam.layer_listing(run.model))
     focus = focus_sentence(cam)
     if focus:
-        by_class = cam.groupby("actual_label")[["focus", "mask_area", "focus_lift"]].mean()
-        show(by_class.round(2), focus)
+        show(focus_per_class(cam), focus)
     else:
         show("No toy outlines for these photos (your own photos have none): the panels below have no focus score.")
     show_depth_insight(run, cam, figures_dir)
@@ -281,7 +339,7 @@ def show_evaluation(run, test_split, folders, *, examples: int = 8, writeup: flo
           "### Confusion matrix",
           plots.confusion_heatmap(predictions, normalize=True, name=f"{run.name}_confusion",
                                   figures_dir=folders.figures),
-          "### Per class", _per_class_with_intervals(results),
+          "### Per class", per_class_with_intervals(results),
           "### The most confident mistakes")
     mistakes = results["mistakes"].drop(columns=["path", "correct"])
     show(mistakes if len(mistakes) else "No mistakes on the test photos.")
@@ -289,14 +347,14 @@ def show_evaluation(run, test_split, folders, *, examples: int = 8, writeup: flo
     overlays = gradcam.save_overlays(cam, maps, tuple(run.record["settings"]["image_size"]),
                                      folders.figures / "gradcam" / run.name)
     _show_gradcam(run, cam, examples, folders.figures)
-    show(f"Grad-CAM overlays of all {len(cam)} test photos: `{Path('figures') / 'gradcam' / run.name}/` "
+    show(f"Grad-CAM overlays of all {len(cam)} test photos: `{shown_path(overlays)}/` "
           "(named actual__photo__as_predicted).")
     show("### What this run tells us", "\n".join(findings(run.record, run.history, results, cam)))
     return Evaluation(results, cam, overlays)
 
 
 def interval_column(table: pd.DataFrame) -> pd.Series:
-    """'62%–82%' per row of a comparison table (its test_low/test_high columns), '–' where a run has no test yet."""
+    """'62–82 %' per row of a comparison table (its test_low/test_high columns), '–' where a run has no test yet."""
     return pd.Series([stats.interval_text(low, high)
                       for low, high in zip(table.get("test_low", []), table.get("test_high", []))], index=table.index,
                      dtype=object)
@@ -304,16 +362,20 @@ def interval_column(table: pd.DataFrame) -> pd.Series:
 
 def story_so_far(models_dir, upto: int, photos: dict | None = None) -> pd.DataFrame:
     """Models 1..``upto`` of the write-up's table from their records: ours (test accuracy with its interval) beside
-    the write-up's, the over-fitting gap and the cost per epoch. Untrained models are named below the table."""
+    the write-up's, the train–validation gap (``comparison.train_val_gap``) and the cost per epoch, percentages
+    written as in the sentences. Untrained models are named below the table."""
     table = comparison.compare_runs(models_dir, numbers=range(1, upto + 1), photos=photos)
     if table.empty:
-        show(f"No model of the write-up's table is trained in `{models_dir}` yet.")
+        show(f"No model of the write-up's table is trained in `{shown_path(models_dir)}` yet.")
         return table
     table = table.assign(test_interval=interval_column(table))
     if table.attrs["missing"]:
         show(f"Not trained yet: {', '.join(table.attrs['missing'])}.")
-    return table[["changes", "val_accuracy", "test_accuracy", "test_interval", "writeup_val_accuracy",
-                  "writeup_test_accuracy", "train_val_gap", "seconds_per_epoch"]].round(3)
+    table = table.assign(train_val_gap=[points(gap).replace(" points", "") for gap in table["train_val_gap"]])
+    shown = table[["changes", "val_accuracy", "test_accuracy", "test_interval", "writeup_val_accuracy",
+                   "writeup_test_accuracy", "train_val_gap", "seconds_per_epoch"]].round(1)
+    return percent_table(shown, ["val_accuracy", "test_accuracy", "writeup_val_accuracy", "writeup_test_accuracy"]
+                         ).rename(columns={"train_val_gap": "train–validation gap (points)"})
 
 
 def background_grid(per_background: pd.DataFrame) -> pd.DataFrame:
@@ -335,9 +397,10 @@ def background_sentence(per_background: pd.DataFrame) -> str | None:
         mine = rows[rows["class"] == cls]
         on, off = mine[mine["typical"] == True], mine[mine["typical"] == False]  # noqa: E712 - pandas column
         if on["photos"].sum() and off["photos"].sum():
-            parts.append(f"{cls} {on['correct'].sum() / on['photos'].sum():.0%} on the {background.replace('_', ' ')} "
+            parts.append(f"{cls} {percent(on['correct'].sum() / on['photos'].sum(), 0)} on the "
+                         f"{background.replace('_', ' ')} "
                          f"({plural(int(on['photos'].sum()), 'photo')}) against "
-                         f"{off['correct'].sum() / off['photos'].sum():.0%} elsewhere "
+                         f"{percent(off['correct'].sum() / off['photos'].sum(), 0)} elsewhere "
                          f"({plural(int(off['photos'].sum()), 'photo')})")
     if not parts:
         return None
@@ -351,15 +414,18 @@ def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None =
     ``predictions`` and Grad-CAM table), and the background-swap test (each test toy re-drawn, same pose, on the
     other backgrounds) for every model of ``runs``. Skipped, with a sentence, on photos the generator did not draw."""
     if not bias.available(folders.data):
-        show(f"`{folders.data}` holds your own photos: the background-swap test needs the built-in set, whose "
-              "generator can draw each photo again on another background. Skipped.")
+        show(f"`{shown_path(folders.data)}` holds your own photos: the background-swap test needs the built-in set, "
+              "whose generator can draw each photo again on another background. Skipped.")
         return None
     if predictions is not None:
         per_background = bias.by_background(predictions, folders.data, cam=cam)
         readable = per_background.assign(**{"95 % interval": [
             stats.interval_text(low, high)
             for low, high in zip(per_background["accuracy_low"], per_background["accuracy_high"])
-        ]}).drop(columns=["accuracy_low", "accuracy_high"]).round(2)
+        ]}).drop(columns=["accuracy_low", "accuracy_high"])
+        readable = percent_table(readable, ["accuracy"]).pipe(percent_table, ["focus"], 0)
+        if "focus_lift" in readable:
+            readable["focus_lift"] = readable["focus_lift"].map(lambda v: "–" if pd.isna(v) else f"{v:.1f}x")
         show("### Accuracy and focus per background",
              readable[readable["class"] == "all"].drop(columns=["class", "typical"]).set_index("background"),
              "Per class and background: photos sorted right of photos taken there (★: the background this class "
@@ -368,7 +434,9 @@ def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None =
              background_sentence(per_background) or "")
     swap = bias.background_swap(runs, data_dir=folders.data, models_dir=folders.models)
     summary = swap.summary.set_index("model")
-    show("### The background-swap test", summary.drop(columns=["photos"]).round(3))
+    shares = [c for c in summary.columns if c in ("flipped", "flipped_to_background_class", "accuracy_original",
+                                                   "accuracy_swapped") or c.startswith("to_")]
+    show("### The background-swap test", percent_table(summary.drop(columns=["photos"]), shares))
     show("\n".join(f"- **{label}:** {bias.swap_sentence(row)}" for label, row in summary.iterrows()))
     return summary
 
@@ -380,17 +448,23 @@ __all__ = [
     "class_extremes",
     "depth_pair",
     "findings",
+    "focus_per_class",
     "focus_sentence",
     "interval_column",
     "learning_rate_note",
     "names",
+    "per_class_with_intervals",
+    "percent_table",
     "plural",
+    "points",
     "show",
     "show_background_test",
     "show_depth_insight",
     "show_evaluation",
     "show_training",
     "story_so_far",
+    "times",
     "top_confusion",
     "training_summary",
+    "where_it_looks",
 ]

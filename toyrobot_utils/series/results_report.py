@@ -13,9 +13,11 @@ import pandas as pd
 
 from toyrobot_utils import stats
 from toyrobot_utils.analysis import comparison, evaluation, gradcam
+from toyrobot_utils.config import shown_path
 from toyrobot_utils.images import load_mask
 from toyrobot_utils.modelling import models, training, transfer
-from toyrobot_utils.series.report import interval_column, names, show, show_depth_insight
+from toyrobot_utils.series.report import interval_column, names, plural, show, show_depth_insight
+from toyrobot_utils.stats import percent
 
 # Which notebook trains which run, for the "not trained yet" note.
 TRAINED_BY = {**{models.MODEL_TABLE[n].name: f"notebook {nb}" for nb, numbers in
@@ -28,10 +30,11 @@ def runs_note(table: pd.DataFrame, models_dir: str) -> str:
     """How many runs are compared, which are missing (and which notebook trains them), which were left out because
     they were trained on other photos."""
     missing = table.attrs.get("missing", [])
-    text = (f"**{len(table)} runs found; not in the tables below:** "
+    found = f"{plural(len(table), 'run')} {'is' if len(table) == 1 else 'are'} compared here"
+    text = (f"**{found}; not yet trained, so in none of the tables below:** "
             + "; ".join(f"`{name}` ({TRAINED_BY.get(name, 'its notebook')})" for name in missing)
-            + f" — no metrics record in `{models_dir}` yet. Run those notebooks (or `make run`) and rerun this one."
-            if missing else f"**All {len(table)} runs of the series are here.**")
+            + f" (no metrics record in `{shown_path(models_dir)}`). Run those notebooks (or `make run`) and rerun "
+            "this one." if missing else f"**Every run of the series is here ({len(table)}).**")
     other = table.attrs.get("other_photos") or {}
     if other:
         text += ("\n\n**Trained on other photos, so left out:** " + "; ".join(other.values())
@@ -62,18 +65,18 @@ def overview(table: pd.DataFrame):
             "val_accuracy": "validation", "writeup_val_accuracy": "write-up validation", "test_accuracy": "test",
             "interval": "test 95 % interval", "writeup_test_accuracy": "write-up test", "params": "parameters",
             "file_mb": "file MB", "train_seconds": "training s", "latency_ms": "ms per photo"})
-    percent = ["validation", "write-up validation", "test", "write-up test", *classes]
-    return view.style.format({**{c: "{:.1%}" for c in percent}, "parameters": "{:,.0f}", "file MB": "{:.1f}",
+    shares = ["validation", "write-up validation", "test", "write-up test", *classes]
+    return view.style.format({**{c: percent for c in shares}, "parameters": "{:,.0f}", "file MB": "{:.1f}",
                               "training s": "{:.0f}", "ms per photo": "{:.1f}"}, na_rep="–")
 
 
 def steps_note(steps: pd.DataFrame, photos: int) -> str:
     real = steps[steps["verdict"] == "real"]
-    listed = "; ".join(f"{a} → {b} ({pa:.1%} → {pb:.1%}, p = {p:.3f})" for a, b, pa, pb, p in
+    listed = "; ".join(f"{a} → {b} ({percent(pa)} → {percent(pb)}, p = {p:.3f})" for a, b, pa, pb, p in
                        real[["model A", "model B", "accuracy A", "accuracy B", "p-value"]].itertuples(index=False))
-    return (f"On these {photos} test photos, **{len(real)} of the {len(steps)} steps** changed accuracy by more than "
-            f"chance: {listed or 'none'}. The other differences between neighbouring rows of the table are within the "
-            "noise of this test set.")
+    return (f"On these {photos} test photos, **{len(real)} of the {plural(len(steps), 'step')}** changed accuracy by "
+            f"more than chance: {listed or 'none'}. The other differences between neighbouring rows of the table are "
+            "within the noise of this test set.")
 
 
 def one_photo_per_class(predictions: pd.DataFrame, seed: int, n: int) -> list[str]:
@@ -139,46 +142,55 @@ def ranking_note() -> str:
 
 
 def findings(table: pd.DataFrame, focus: pd.DataFrame, swap: pd.DataFrame | None) -> str:
-    """The bullets that close notebook 10."""
-    scored, lines = ranked(table), []
+    """What closes notebook 10: a short table of the models that stand out (best on validation, best trained from
+    scratch, the baseline, the most and least focused, the most and least swayed by the floor) and a few sentences
+    for what a table cannot say. The focus and swap tables above name every model; this names only the extremes."""
+    scored = ranked(table)
     if scored.empty:
         return "No finished runs yet: run the notebooks 02-09 first (`make run`)."
+    intervals = interval_column(scored)
+
+    def scores(label):
+        return (f"validation {percent(scored.loc[label, 'val_accuracy'])}, test "
+                f"{percent(scored.loc[label, 'test_accuracy'])} ({intervals.loc[label]})")
+
     best = scored.index[0]
     ties = scored.index[scored["val_accuracy"] == scored.loc[best, "val_accuracy"]].tolist()
-    lines.append(f"- **Best on the validation photos: {best}** ({scored.loc[best, 'changes']}), "
-                 f"{scored.loc[best, 'val_accuracy']:.1%} validation accuracy"
-                 + (f" (tied with {names(ties[1:])}, ahead on validation loss or cost)" if len(ties) > 1 else "")
-                 + f"; on the test photos {scored.loc[best, 'test_accuracy']:.1%} (95 % interval "
-                 f"{interval_column(scored).loc[best]}), {scored.loc[best, 'latency_ms']:.0f} ms per photo, "
-                 f"{scored.loc[best, 'file_mb']:.1f} MB.")
+    rows = [("best on the validation photos", best, scores(best) + (
+        f"; tied on validation with {names(ties[1:])}, ahead on validation loss or cost" if len(ties) > 1 else "")
+        + f"; {scored.loc[best, 'latency_ms']:.0f} ms per photo, {scored.loc[best, 'file_mb']:.1f} MB")]
     from_scratch = [str(n) for n in range(1, 9)] + [comparison.EXTRA_LABELS[n] for n in ("writeup_tuned", "tuned")]
     custom = scored[[str(i) in from_scratch for i in scored.index]]
-    if len(custom):
-        lines.append(f"- **Best network trained from scratch (on validation): {custom.index[0]}**, "
-                     f"{custom['val_accuracy'].iloc[0]:.1%} validation, {custom['test_accuracy'].iloc[0]:.1%} test"
-                     + (f" (the baseline, model 1: {scored.loc['1', 'test_accuracy']:.1%} test)."
-                        if "1" in scored.index else "."))
+    if len(custom) and custom.index[0] != best:
+        rows.append(("best trained from scratch (on validation)", custom.index[0], scores(custom.index[0])))
+    if "1" in scored.index and best != "1":
+        rows.append(("the baseline", "1", scores("1")))
+    if not focus.empty:
+        rows += [("most focused on the toy", focus["focus_lift"].idxmax(), f"{focus['focus_lift'].max():.1f}x chance"),
+                 ("least focused on the toy", focus["focus_lift"].idxmin(), f"{focus['focus_lift'].min():.1f}x chance")]
+    if swap is not None and len(swap):
+        rows += [("most swayed by the floor", swap["flipped"].idxmax(),
+                  f"{percent(swap['flipped'].max(), 0)} of its answers change on another floor"),
+                 ("least swayed by the floor", swap["flipped"].idxmin(),
+                  f"{percent(swap['flipped'].min(), 0)} of its answers change")]
+    lines = ["| | model | |", "|---|---|---|", *(f"| {what} | {label} | {figure} |" for what, label, figure in rows),
+             ""]
     ref = scored[scored["writeup_test_accuracy"].notna()]
     if len(ref):
         diff = ref["test_accuracy"] - ref["writeup_test_accuracy"]
-        lines.append(f"- **Against the write-up** (rows it reports): ours within 5 points on "
-                     f"{int((diff.abs() <= 0.05).sum())} of {len(ref)} models, higher on {int((diff > 0.05).sum())}, "
-                     f"lower on {int((diff < -0.05).sum())}. The photos differ, so the ranking is what carries over.")
+        lines.append(f"Against the write-up (the {plural(len(ref), 'model')} it reports a test accuracy for), ours "
+                     f"{'is' if len(ref) == 1 else 'are'} within 5 points on {int((diff.abs() <= 0.05).sum())}, "
+                     f"higher on {int((diff > 0.05).sum())} and lower on {int((diff < -0.05).sum())}: the photos "
+                     "differ, so the ranking is what carries over.")
     if not focus.empty:
-        toy = focus.index[focus["verdict"] == "looks at the toy"].tolist()
-        floor = focus.index[focus["verdict"] == "mostly at the surroundings"].tolist()
-        lines.append(f"- **Where they look:** at the toy — {', '.join(toy) or 'none'}; mostly at the surroundings — "
-                     f"{', '.join(floor) or 'none'}. Highest focus ÷ chance: {focus['focus_lift'].idxmax()} "
-                     f"({focus['focus_lift'].max():.1f}x), lowest: {focus['focus_lift'].idxmin()} "
-                     f"({focus['focus_lift'].min():.1f}x).")
-    if swap is not None and len(swap):
-        most, least = swap["flipped"].idxmax(), swap["flipped"].idxmin()
-        lines.append(f"- **Background swap:** the background decides most often for {most} "
-                     f"({swap.loc[most, 'flipped']:.0%} of its answers change on another floor), least for {least} "
-                     f"({swap.loc[least, 'flipped']:.0%}).")
+        verdicts = focus["verdict"].value_counts()
+        lines.append(f"Where they look (the focus table above): {verdicts.get('looks at the toy', 0)} of "
+                     f"{plural(len(focus), 'model')} look at the toy (at least {gradcam.FOCUS_ON_TOY:g}x chance), "
+                     f"{verdicts.get('partly at the toy', 0)} partly, {verdicts.get('mostly at the surroundings', 0)} "
+                     f"mostly at what surrounds it (under {gradcam.FOCUS_ON_SURROUNDINGS:g}x).")
     if table.attrs.get("missing"):
-        lines.append(f"- **Missing** from this comparison: {', '.join(table.attrs['missing'])}.")
-    lines.append(f"- {ranking_note()}")
+        lines.append(f"Missing from this comparison: {', '.join(table.attrs['missing'])}.")
+    lines.append(ranking_note())
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from toyrobot_utils.config import PRECISION_ENV, PRECISIONS, PROJECT_ROOT
+from toyrobot_utils.config import PRECISION_ENV, PRECISIONS, PROJECT_ROOT, shown_path
 from toyrobot_utils.files import atomic_write_text, read_json
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -149,6 +149,47 @@ def strip_startup_noise(notebook: Path) -> int:
     return removed
 
 
+QUICK_BANNER_TAG = "quick-tour-banner"
+
+
+def quick_banner(folder: Path = QUICK_DIR) -> str:
+    """The Markdown that opens every notebook of the quick tour: a smoke run whose numbers mean nothing, and where its
+    files are (not ``models/`` or ``figures/``, which the tour leaves alone)."""
+    shown = shown_path(folder)
+    epochs = QUICK_PARAMETERS["epochs"]
+    photos = " / ".join(f"{n}" for n in QUICK_DATA_COUNTS.values())
+    return (f"> **Quick tour: a smoke run, not a result.** This copy ran on a small built-in data set "
+            f"({photos} photos per class for training / validation / test) for {epochs} epochs, to show the series "
+            f"working in minutes: **its accuracies, intervals and focus scores mean nothing.** Its files are under "
+            f"`{shown}/` (photos `{shown}/data/`, models `{shown}/models/`, figures `{shown}/figures/`), not under "
+            f"`models/` or `figures/`, which it leaves alone. The committed notebooks in `notebooks/` carry a full "
+            "run; `make run` makes one.")
+
+
+def add_banner(notebook: Path, text: str) -> None:
+    """Put ``text`` as a Markdown cell at the top of an executed notebook (in place, atomically), tagged
+    ``QUICK_BANNER_TAG``; a banner already there is replaced, so a notebook never carries two."""
+    nb = read_json(notebook) or {}
+    cells = [c for c in nb.get("cells", []) if QUICK_BANNER_TAG not in c.get("metadata", {}).get("tags", [])]
+    banner = {"cell_type": "markdown", "id": QUICK_BANNER_TAG, "metadata": {"tags": [QUICK_BANNER_TAG]},
+              "source": text.splitlines(keepends=True)}
+    nb["cells"] = [banner, *cells]
+    atomic_write_text(notebook, json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n")
+
+
+def forget_machine_paths(notebook: Path) -> None:
+    """papermill records the input and output paths of a run in the notebook's metadata as absolute paths: named
+    relative to the project instead (in place, atomically), so a committed notebook names no machine's folders."""
+    nb = read_json(notebook) or {}
+    papermill = nb.get("metadata", {}).get("papermill")
+    if not papermill:
+        return
+    for key in ("input_path", "output_path"):
+        if papermill.get(key):
+            papermill[key] = shown_path(papermill[key])
+    atomic_write_text(notebook, json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n")
+
+
 def _parse_value(text: str):
     try:
         return ast.literal_eval(text)
@@ -163,10 +204,12 @@ def run_series(
     output_dir: Path | None = None,
     per_notebook=None,
     estimates_from: Path | None = None,
+    banner: str | None = None,
 ) -> dict[str, float]:
     """Execute the series; returns seconds per notebook. ``only`` selects notebooks by number prefix ("02").
     ``per_notebook(notebook) -> dict``: parameters for one notebook, on top of ``parameters``. ``estimates_from``:
-    the folder whose notebooks' papermill times estimate what is left (default: the notebooks themselves)."""
+    the folder whose notebooks' papermill times estimate what is left (default: the notebooks themselves).
+    ``banner``: Markdown put at the top of every executed copy (the quick tour's)."""
     # Here, not at the top: papermill brings nbclient and jupyter_client (a second or more at start-up); listing the
     # notebooks (series_notebooks, the wall-time benchmark, `run-series --help`) does not need it.
     import papermill as pm
@@ -185,7 +228,8 @@ def run_series(
         target.parent.mkdir(parents=True, exist_ok=True)
         print(progress_line(index, notebooks, time.perf_counter() - start_all, durations), flush=True)
         start = time.perf_counter()
-        _execute(pm, notebook, target, {**(parameters or {}), **(per_notebook(notebook) if per_notebook else {})})
+        _execute(pm, notebook, target, {**(parameters or {}), **(per_notebook(notebook) if per_notebook else {})},
+                 banner)
         timings[notebook.name] = time.perf_counter() - start
         print(f"[run-series] {notebook.name} done in {timings[notebook.name]:.0f} s", flush=True)
     total = time.perf_counter() - start_all
@@ -193,7 +237,7 @@ def run_series(
     return timings
 
 
-def _execute(pm, notebook: Path, target: Path, parameters: dict) -> None:
+def _execute(pm, notebook: Path, target: Path, parameters: dict, banner: str | None = None) -> None:
     """One notebook into a temporary file, which replaces ``target`` only when every cell ran."""
     with tempfile.NamedTemporaryFile(suffix=".ipynb", dir=target.parent, delete=False) as tmp:
         tmp_path = Path(tmp.name)
@@ -207,6 +251,9 @@ def _execute(pm, notebook: Path, target: Path, parameters: dict) -> None:
         raise RuntimeError(f"{notebook.name} failed: {_cell_error(exc)} (the executed copy with the error is in "
                            f"{failed}; {target} was left as it was)") from exc
     strip_startup_noise(tmp_path)
+    forget_machine_paths(tmp_path)
+    if banner:
+        add_banner(tmp_path, banner)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)  # NamedTemporaryFile makes 0600; a notebook should be readable like any file
@@ -227,7 +274,7 @@ def quick_tour(only: list[str] | None = None, folder: Path = QUICK_DIR) -> dict[
     """Every notebook on the quick configuration into ``folder/notebooks`` (see the module's docstring)."""
     prepare_quick_data(folder)
     return run_series(only=only, output_dir=folder / "notebooks", per_notebook=lambda nb: quick_parameters(nb, folder),
-                      estimates_from=PROJECT_ROOT / "tests" / "notebooks")
+                      estimates_from=PROJECT_ROOT / "tests" / "notebooks", banner=quick_banner(folder))
 
 
 def run(args) -> int:
@@ -246,7 +293,7 @@ def run(args) -> int:
                       file=sys.stderr)
                 return 2
             quick_tour(only=args.only)
-            print(f"[run-series] the executed notebooks are in {QUICK_DIR / 'notebooks'}")
+            print(f"[run-series] the executed notebooks are in {shown_path(QUICK_DIR / 'notebooks')}")
         else:
             run_series(params, only=args.only, output_dir=args.output_dir)
     except (RuntimeError, FileNotFoundError) as exc:

@@ -11,9 +11,11 @@ import dataclasses
 import pandas as pd
 
 from toyrobot_utils import stats
-from toyrobot_utils.analysis import comparison, evaluation, plots
+from toyrobot_utils.analysis import comparison, evaluation, gradcam, plots
+from toyrobot_utils.config import shown_path
 from toyrobot_utils.modelling import models, training, transfer
-from toyrobot_utils.series.report import plural, show
+from toyrobot_utils.series.report import percent_table, plural, points, show
+from toyrobot_utils.stats import percent
 
 
 @dataclasses.dataclass
@@ -47,7 +49,7 @@ def plan(base: str, image_size: int | None, model_name: str, *, augment: bool, a
 def parameters_sentence(model) -> str:
     counts, base = models.count_params(model), models.find_base(model)
     return (f"Of the network's **{counts['total']:,} parameters**, {counts['non_trainable']:,} "
-            f"({counts['non_trainable'] / counts['total']:.1%}) are the frozen ImageNet base `{base.name}` "
+            f"({percent(counts['non_trainable'] / counts['total'])}) are the frozen ImageNet base `{base.name}` "
             f"({len(base.layers)} layers); only **{counts['trainable']:,}** — the new head — are trained.")
 
 
@@ -105,21 +107,26 @@ def show_fine_tuning(tuning, frozen_results: dict, test_split, folders) -> dict 
                            _stage_row("top blocks fine-tuned", tuned, results["df"])]).set_index("stage")
     per_class = pd.concat({"frozen": frozen_results["per_class"]["accuracy"],
                            "fine-tuned": results["per_class"]["accuracy"]}, axis=1)
-    show(stages.round(4), per_class.round(3),
-         f"{tuning.reason[:1].upper()}{tuning.reason[1:]}; at "
-         f"{tuned['seconds_per_epoch']:.1f} s per epoch against the frozen stage's "
-         f"{frozen['seconds_per_epoch']:.1f} s. "
-         + ("The fine-tuned network is the transfer model." if tuning.kept else
-            "The frozen model stays model 9: the choice is made on validation photos, never on the test photos.")
-         + f" On the test photos: {_score(results['df'])} fine-tuned, against {_score(frozen_results['df'])} frozen.")
+    show(percent_table(stages.round(2), ["val_accuracy", "test_accuracy"]),
+         percent_table(per_class, ["frozen", "fine-tuned"]), decision_sentence(tuning))
     return results
+
+
+def decision_sentence(tuning) -> str:
+    """Which stage is the transfer model, and why, stated once in the notebook (beside the two stages' table; the
+    findings only point back to it): the choice made on validation photos (``transfer.keep_fine_tuned``)."""
+    frozen, tuned = tuning.frozen.record, tuning.run.record
+    return (f"**{tuning.reason[:1].upper()}{tuning.reason[1:]}** (chosen on the validation photos, never on the test "
+            f"photos). Fine-tuning cost {tuned['seconds_per_epoch']:.1f} s per epoch against the frozen stage's "
+            f"{frozen['seconds_per_epoch']:.1f} s.")
 
 
 def show_focus_comparison(custom_name: str | None, transfer_name: str, test_split, folders, n_figure: int) -> None:
     """The same test photos through the best custom network and the transfer model: Grad-CAM overlays, accuracy and
     focus per class, and which of the two looks at the toys more."""
     if custom_name is None:
-        show(f"No custom network (models 1-8) is trained in `{folders.models}` yet: run notebooks 02-08 first.")
+        show(f"No custom network (models 1-8) is trained in `{shown_path(folders.models)}` yet: run notebooks 02-08 "
+             "first.")
         return
     order = (pd.DataFrame({"path": test_split.files, "label": test_split.labels})  # one class after another
              .assign(k=lambda d: d.groupby("label").cumcount()).sort_values(["k", "label"], kind="stable"))
@@ -128,14 +135,18 @@ def show_focus_comparison(custom_name: str | None, transfer_name: str, test_spli
         {custom: custom_name, ours: transfer_name}, files=list(order["path"]), labels=list(order["label"]),
         class_names=test_split.class_names, n_figure=n_figure, models_dir=folders.models,
         figures_dir=folders.figures, name=f"{transfer_name}_vs_custom_gradcam")
-    show(figure, side.pivot_table(index="actual_label", columns="model", values=["correct", "focus_lift"],
-                                  aggfunc="mean").round(2))
-    means = side.groupby("model")[["correct", "focus", "focus_lift"]].mean()
+    per_class = pd.concat({model: pd.DataFrame({
+        "accuracy": part.groupby("actual_label")["correct"].mean().map(percent),
+        "focus ÷ chance": gradcam.focus_by(part, "actual_label")["focus_ratio"].map(
+            lambda v: "–" if pd.isna(v) else f"{v:.1f}x")}) for model, part in side.groupby("model")}, axis=1)
+    show(figure, per_class)
+    means = side.groupby("model")[["correct", "focus"]].mean().assign(
+        focus_lift=lambda m: [gradcam.focus_ratio(side[side["model"] == model]) for model in m.index])
     if means["focus"].notna().all():
         t, c = means.loc[ours], means.loc[custom]
-        show(f"On the {len(order)} test photos the transfer model puts **{t['focus']:.0%} of its heat on the toy** "
-             f"({t['focus_lift']:.1f}x chance), the best custom network ({custom_name}) {c['focus']:.0%} "
-             f"({c['focus_lift']:.1f}x chance). "
+        show(f"On the {len(order)} test photos the transfer model puts **{percent(t['focus'], 0)} of its heat on the "
+             f"toy** ({t['focus_lift']:.1f}x chance), the best custom network ({custom_name}) "
+             f"{percent(c['focus'], 0)} ({c['focus_lift']:.1f}x chance). "
              + ("MobileNetV2 looks at the toys more than our network does." if t["focus_lift"] > c["focus_lift"] else
                 "MobileNetV2 is not more focused on the toys than our network: its accuracy comes from better "
                 "features, not from looking elsewhere. Its 7 x 7 Grad-CAM grid also blurs the heat over the toy's "
@@ -166,11 +177,12 @@ def findings(run, tuning, ft_results: dict | None, test_results: dict, custom_na
     counts = models.count_params(run.model)
     lines = [f"- **Frozen base:** test accuracy {stats.accuracy_text(right, total)} after "
              f"{plural(record['epochs_run'], 'epoch')} of the head (the write-up's MobileNetV2: "
-             f"{writeup.writeup_test_accuracy:.0%} test, {writeup.writeup_validation_accuracy:.0%} validation); "
-             "validation accuracy "
-             f"{record['best_val_accuracy']:.1%}."]
+             f"{percent(writeup.writeup_test_accuracy)} test, {percent(writeup.writeup_validation_accuracy)} "
+             f"validation); validation accuracy {percent(record['best_val_accuracy'])}."]
     if ft_results is not None:
-        lines.append(f"- **Fine-tuning:** test accuracy {_score(ft_results['df'])}; {tuning.reason}.")
+        lines.append(f"- **Fine-tuning:** test accuracy {_score(ft_results['df'])}, validation accuracy "
+                     f"{percent(tuning.run.record['best_val_accuracy'])}; the "
+                     f"{'fine-tuned' if tuning.kept else 'frozen'} model is model 9 (why: above).")
     elif tuning is not None:
         lines.append(f"- **Fine-tuning** {tuning.reason}.")
     if custom_name is not None:
@@ -178,8 +190,8 @@ def findings(run, tuning, ft_results: dict | None, test_results: dict, custom_na
         custom = custom_record.get("test_accuracy")
         if custom is not None:
             lines.append(f"- **Best custom network** ({custom_name}, chosen on validation: "
-                         f"{custom_record.get('best_val_accuracy', float('nan')):.1%}): test accuracy {custom:.1%}, "
-                         f"{(right / total - custom) * 100:+.1f} points for transfer learning (notebook 10 tests "
+                         f"{percent(custom_record.get('best_val_accuracy'))}): test accuracy {percent(custom)}, "
+                         f"{points(right / total - custom)} for transfer learning (notebook 10 tests "
                          "whether that difference is larger than chance).")
     extraction = record.get("feature_extraction_seconds")
     lines.append(f"- **Trained parameters:** {counts['trainable']:,} of {counts['total']:,}; training took "
@@ -191,5 +203,5 @@ def findings(run, tuning, ft_results: dict | None, test_results: dict, custom_na
     return "\n".join(lines)
 
 
-__all__ = ["Plan", "findings", "fine_tune_plan", "frozen_note", "parameters_sentence", "plan", "show_focus_comparison",
-           "show_fine_tuning", "show_robot_costs"]
+__all__ = ["Plan", "decision_sentence", "findings", "fine_tune_plan", "frozen_note", "parameters_sentence", "plan",
+           "show_focus_comparison", "show_fine_tuning", "show_robot_costs"]

@@ -17,6 +17,8 @@ from toyrobot_utils import lineage
 from toyrobot_utils.analysis import comparison
 from toyrobot_utils.modelling import models
 from toyrobot_utils.modelling.training import load_run
+from toyrobot_utils.series.report import plural
+from toyrobot_utils.stats import percent
 from toyrobot_utils.tuning.budget import default_max_flops, default_max_params, hyperband_schedule, share_within
 from toyrobot_utils.tuning.trials import (
     MAIN_HYPERPARAMETERS,
@@ -78,15 +80,17 @@ def plan(num_classes: int, image_size: tuple[int, int], *, algorithm: str, epoch
         f"- **Compute budget:** {limit / 1e6:,.0f} million operations per photo"
         + (" (notebook 06's costliest network)" if max_flops is None else "")
         + f"; the space's costliest network needs {widest / 1e6:,.0f} million. The budget alone keeps "
-        f"{share_within(limit, num_classes, size):.0%} of the space.",
+        f"{percent(share_within(limit, num_classes, size), 0)} of the space.",
         f"- **Size limit:** {size_limit:,} parameters" + (" (notebook 06's largest network)" if max_model_size is None
                                                           else "")
-        + f"; with the compute budget it keeps **{share_within(limit, num_classes, size, max_params=size_limit):.1%} "
+        + "; with the compute budget it keeps "
+        f"**{percent(share_within(limit, num_classes, size, max_params=size_limit))} "
         "of the space**.",
         f"- **This search:** Hyperband, {schedule.attrs['trials']} networks drawn, {int(schedule['trials'].sum())} "
         f"trainings, {schedule.attrs['epochs']} epochs in all (the write-up's search: {writeup_epochs:,} epochs)."
         if schedule is not None else
-        f"- **This search:** random, {max_trials} trials x {executions_per_trial} execution(s) x {epochs} epochs "
+        f"- **This search:** random, {plural(max_trials, 'trial')} x {plural(executions_per_trial, 'execution')} x "
+        f"{plural(epochs, 'epoch')} "
         f"(the write-up's: {writeup_epochs:,} epochs).",
     ]
     return SearchPlan(limit, size_limit, schedule, "\n".join(lines))
@@ -98,7 +102,7 @@ def search_note(search, table: pd.DataFrame) -> str:
 
     timing = timing_summary(table)
     reused = len(table) - len(search.trials_run)
-    text = (f"This call trained **{len(search.trials_run)} trial(s)** in {search.seconds / 60:.1f} minutes"
+    text = (f"This call trained **{plural(len(search.trials_run), 'trial')}** in {search.seconds / 60:.1f} minutes"
             + (f" and found {reused} finished earlier (kept, not retrained)" if reused else "") + ".")
     if timing["trials"]:
         writeup = plan_budget(table, **WRITEUP_SEARCH)
@@ -122,16 +126,17 @@ def choices_note(table: pd.DataFrame) -> str:
     done = table[(table["status"] == "COMPLETED") & table["score"].notna()]
     if done.empty:
         return "No completed trials yet."
-    lines = [f"Scores ranged from {done['score'].min():.1%} to {done['score'].max():.1%} over {len(done)} completed "
-             "trials."]
+    lines = [f"Scores ranged from {percent(done['score'].min())} to {percent(done['score'].max())} over "
+             f"{plural(len(done), 'completed trial')}."]
     for column, label in MAIN_HYPERPARAMETERS:
         if column not in done:
             continue
         means = done.groupby(column)["score"].agg(["mean", "count"])
         if len(means) > 1:
             top, bottom = means["mean"].idxmax(), means["mean"].idxmin()
-            lines.append(f"- **{label}:** best on average with {top} ({means.loc[top, 'mean']:.1%} over "
-                         f"{means.loc[top, 'count']} trial(s)), worst with {bottom} ({means.loc[bottom, 'mean']:.1%}).")
+            lines.append(f"- **{label}:** best on average with {top} ({percent(means.loc[top, 'mean'])} over "
+                         f"{plural(int(means.loc[top, 'count']), 'trial')}), worst with {bottom} "
+                         f"({percent(means.loc[bottom, 'mean'])}).")
     return "\n".join(lines)
 
 
@@ -148,7 +153,8 @@ class Winner:
 
     def sentence(self) -> str:
         return (f"The best of {self.completed} trials was **trial {self.row['trial_id']}**: validation accuracy "
-                f"{self.row['score']:.1%} after {self.row['best_epoch']} of {self.settings.get('epochs')} epochs in "
+                f"{percent(self.row['score'])} after {self.row['best_epoch']} of {self.settings.get('epochs')} epochs "
+                "in "
                 f"the search ({'with' if self.settings.get('augment') else 'without'} augmentation). Its "
                 f"hyper-parameters: `{self.hyperparameters}`")
 
@@ -211,7 +217,8 @@ def duel_lines(table: pd.DataFrame, tests: pd.DataFrame, winner: Winner, record:
                 + ("a real difference" if row["verdict"] == "real" else "within the noise"))
 
     lines = [f"- **Tuned network:** test accuracy {table.loc[first, 'test']}; validation accuracy "
-             f"{record['best_val_accuracy']:.1%} after full training, against {winner.row['score']:.1%} in the "
+             f"{percent(record['best_val_accuracy'])} after full training, against {percent(winner.row['score'])} in "
+             "the "
              f"search's short run; {record['params_total']:,} parameters, {table.loc[first, 'MFLOPs per photo']:.0f} "
              "million operations per photo."]
     lines += [f"- **The {label}:** test accuracy {table.loc[label, 'test']}; {verdict(label)}."

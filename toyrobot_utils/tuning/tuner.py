@@ -432,8 +432,8 @@ def _set_aside_search_of_other_photos(directory: Path, project_name: str, photos
     stored = (read_json(project / SETTINGS_FILE) or {}).get("photos")
     if not stored or photos == lineage.UNKNOWN or stored == photos:
         return
-    what = (f"The search {project} was trained on other photos (fingerprint {lineage.short(stored)}, these "
-            f"{lineage.short(photos)})")
+    what = (f"The search {config.shown_path(project)} was trained on other photos (fingerprint "
+            f"{lineage.short(stored)}, these {lineage.short(photos)})")
     if is_distributed():
         raise SettingsMismatchError(f"{what}: its trials do not compare with new ones. Start a new search with "
                                     "another --project-name on every machine, or --overwrite on the chief.")
@@ -442,7 +442,7 @@ def _set_aside_search_of_other_photos(directory: Path, project_name: str, photos
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(project, target)
     if verbose != 0:
-        print(f"{what}; moved it to {target} (kept, not deleted) and starting a new search.")
+        print(f"{what}; moved it to {config.shown_path(target)} (kept, not deleted) and starting a new search.")
 
 
 def pilot_search(train, val, *, sample_trials: int = 3, epochs: int = 2, image_size: tuple[int, int] | None = None,
