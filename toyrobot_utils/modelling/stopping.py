@@ -3,6 +3,12 @@ stopping, the fine-tuning decision and the replay of early stopping on finished 
 decides; on a tie (few validation photos saturate and tie often) the validation loss does, so a later epoch that is
 surer of the same right answers is kept. The test photos never take part.
 
+Early stopping waits while a run is still learning (``still_learning``): on real photos an augmented network's
+training accuracy creeps up for tens of epochs while its validation accuracy wanders around an early, lucky peak, and
+patience alone stopped such runs near chance (issue 31; the curves and the replay of both rules are in
+benchmarks/RESULTS.md, from benchmarks/training_curves.py and benchmarks/early_stopping.py). ``learning_state``
+reads the same curves for the report: did not learn, under-fitting, still learning when training ended.
+
 On a validation split too small to tell epochs apart (``stats.too_small_to_compare``: a parent's 2-5 photos per toy),
 choosing is luck: one photo more or less right moves the score by several points. Measured on cached MobileNetV2
 features of real photos (benchmarks/few_photos.py), the frozen head chosen that way kept early, lucky epochs and tested
@@ -86,30 +92,104 @@ def best_row(rows, keep: str = BEST_ON_VALIDATION) -> int | None:
     return best
 
 
-def stalled(rows, patience: int, keep: str = BEST_ON_VALIDATION) -> bool:
-    """True when the last of these history rows (dicts with ``epoch``, ``val_accuracy`` and ``val_loss``) comes
-    ``patience`` or more epochs after the best one (``best_row``): the early-stopping rule of ``fit``. Never under
-    ``LAST_EPOCH`` (the kept epoch is always the last)."""
+# Still learning (``still_learning``): over the last ``patience`` epochs, training accuracy rose by at least this much
+# along its least-squares line (a line, because augmented epochs are noisy). Chosen from full-length curves
+# (benchmarks/training_curves.py, replayed by benchmarks/early_stopping.py): on clothing6 an augmented network gains
+# 2-6 points of training accuracy per 10 epochs for tens of epochs while its validation accuracy wanders.
+STILL_LEARNING_GAIN = 0.02
+# The fewest epochs a slope is read over (the series' patience): a line through fewer noisy augmented epochs says
+# little (one point of noise per epoch is about one point of noise in the gain over 10), so a shorter history or
+# patience leaves the decision to patience alone.
+RECENT_EPOCHS = 10
+# The two stopping rules ``replay_patience`` can replay: the series' rule, and plain patience (before issue 31).
+RULES = ("patience unless still learning", "patience")
+
+
+def training_gain(rows, window: int) -> float | None:
+    """How much training accuracy rose over the last ``window`` history rows, read off its least-squares line (slope
+    per epoch x ``window``); None with fewer than ``window`` (or 3) rows with an ``accuracy``."""
+    points = [(float(r["epoch"]), float(r["accuracy"])) for r in rows if r.get("accuracy") is not None][-int(window):]
+    if len(points) < max(3, int(window)):
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+    return slope * int(window)
+
+
+def still_learning(rows, window: int, gain: float = STILL_LEARNING_GAIN) -> bool:
+    """Whether a run has not finished learning: its training accuracy rose by at least ``gain`` over the last
+    ``window`` epochs (``training_gain``) while it is still no higher than the best validation accuracy (the network
+    does not yet fit its own training photos better than new ones). A stall in validation accuracy then is noise
+    around a rising curve, not the end of learning; once training accuracy passes validation accuracy, further gains
+    are memorising and a stall is real (the over-fitting baseline stops as before)."""
+    rows = [r for r in rows if MONITOR in r]
+    rise = training_gain(rows, window)
+    best = best_row(rows)
+    if rise is None or best is None or rise < gain:
+        return False
+    recent = [float(r["accuracy"]) for r in rows[-3:]]
+    return sum(recent) / len(recent) <= float(rows[best][MONITOR])
+
+
+def stalled(rows, patience: int, keep: str = BEST_ON_VALIDATION, rule: str = RULES[0]) -> bool:
+    """True when the last of these history rows (dicts with ``epoch``, ``val_accuracy``, ``val_loss`` and
+    ``accuracy``) comes ``patience`` or more epochs after the best one (``best_row``) and, under the series' rule, the
+    run is not ``still_learning`` over its last ``patience`` epochs (at least ``RECENT_EPOCHS``): the early-stopping
+    rule of ``fit``. Never under ``LAST_EPOCH``
+    (the kept epoch is always the last). ``rule="patience"``: patience alone, the rule before issue 31."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
     rows = [r for r in rows if MONITOR in r]
     best = best_row(rows, keep)
-    if best is None:
+    if best is None or rows[-1]["epoch"] - rows[best]["epoch"] < int(patience):
         return False
-    return rows[-1]["epoch"] - rows[best]["epoch"] >= int(patience)
+    return rule == "patience" or not still_learning(rows, max(int(patience), RECENT_EPOCHS))
 
 
-def replay_patience(history: pd.DataFrame, patience: int | None) -> dict:
-    """What early stopping with ``patience`` would have done to a run trained without it (its history table): the
-    epoch it stops after, the best epoch and validation accuracy it keeps, and the epochs it saves. How the series
-    chose its default patience from full-length runs (benchmarks/early_stopping.py)."""
+# Near chance: a best accuracy (training and validation alike) less than this far above 1 / classes. A network there
+# did not learn; its test accuracy measures a failed training, not the change it was meant to show.
+NEAR_CHANCE = 0.10
+
+
+def learning_state(history: pd.DataFrame, classes: int, window: int = RECENT_EPOCHS) -> dict:
+    """What a finished run's curves say about its learning, from its history table and its number of classes:
+    ``did_not_learn`` (best training and validation accuracy both within ``NEAR_CHANCE`` of chance),
+    ``still_learning`` (``still_learning`` over its last ``window`` epochs: cut short), ``under_fitting`` (training
+    accuracy never got halfway from chance to 100 %: the network does not fit even its own training photos), and
+    the figures behind them (``chance``, ``train_max``, ``val_max``, ``gain`` over the last ``window`` epochs)."""
     rows = history.sort_values("epoch").to_dict("records")
+    chance = 1 / max(int(classes), 1)
+    train_max = float(history["accuracy"].max()) if "accuracy" in history and len(history) else float("nan")
+    val_max = float(history[MONITOR].max()) if MONITOR in history and len(history) else float("nan")
+    gain = training_gain(rows, window)
+    did_not_learn = train_max < chance + NEAR_CHANCE and val_max < chance + NEAR_CHANCE
+    return {"chance": chance, "train_max": train_max, "val_max": val_max, "gain": gain, "window": int(window),
+            "did_not_learn": bool(did_not_learn),
+            "still_learning": not did_not_learn and still_learning(rows, window),
+            "under_fitting": not did_not_learn and train_max < chance + (1 - chance) / 2}
+
+
+def replay_patience(history: pd.DataFrame, patience: int | None, rule: str = RULES[0],
+                    budget: int | None = None) -> dict:
+    """What early stopping with ``patience`` under ``rule`` (``RULES``), within a budget of ``budget`` epochs (None:
+    the whole history), would have done to a run trained without it (its history table): the epoch it stops after,
+    the best epoch and validation accuracy it keeps, and the epochs it saves. How the series chose its stopping rule
+    and default patience from full-length runs (benchmarks/early_stopping.py)."""
+    rows = history.sort_values("epoch").to_dict("records")
+    total = len(rows)
+    rows = rows[:budget] if budget else rows
     stop = len(rows)
     if patience:
-        stop = next((k + 1 for k in range(len(rows)) if stalled(rows[:k + 1], patience)), len(rows))
+        stop = next((k + 1 for k in range(len(rows)) if stalled(rows[:k + 1], patience, rule=rule)), len(rows))
     kept = rows[:stop]
     best = best_row(kept)
     return {"patience": patience, "stopped_after": int(kept[-1]["epoch"]), "best_epoch": int(kept[best]["epoch"]),
-            "best_val_accuracy": float(kept[best][MONITOR]), "epochs_saved": len(rows) - stop}
+            "best_val_accuracy": float(kept[best][MONITOR]), "epochs_saved": total - stop}
 
 
-__all__ = ["BEST_ON_VALIDATION", "KEEP_RULES", "LAST_EPOCH", "MONITOR", "TIE_BREAK", "TIE_BREAK_MIN_DELTA", "best_row",
-           "better", "better_on_validation", "check_keep", "keep_rule", "replay_patience", "stalled"]
+__all__ = ["BEST_ON_VALIDATION", "KEEP_RULES", "LAST_EPOCH", "MONITOR", "NEAR_CHANCE", "RECENT_EPOCHS", "RULES",
+           "STILL_LEARNING_GAIN", "TIE_BREAK", "TIE_BREAK_MIN_DELTA", "best_row", "better", "better_on_validation",
+           "check_keep", "keep_rule", "learning_state", "replay_patience", "stalled", "still_learning",
+           "training_gain"]

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from toyrobot_utils import stats
+from toyrobot_utils import lineage, stats
 from toyrobot_utils.analysis import bias, comparison, evaluation, gradcam, plots
+from toyrobot_utils.modelling import models, training
+from toyrobot_utils.modelling.stopping import NEAR_CHANCE, learning_state
 
 
 def show(*objects) -> None:
@@ -64,7 +66,67 @@ def training_summary(record: dict, history: pd.DataFrame) -> str:
             f"**{_pct(record['best_val_accuracy'])}**, training accuracy {_pct(best['accuracy'])} in the same epoch "
             f"(a gap of {(best['accuracy'] - best['val_accuracy']) * 100:+.1f} points). {stop} It took "
             f"{record['seconds']:.0f} s ({record['seconds_per_epoch']:.1f} s per epoch) on this machine; the best "
-            f"epoch's weights are what `models/{record['name']}.keras` holds.")
+            f"epoch's weights are what `models/{record['name']}.keras` holds." + learning_sentences(record, history))
+
+
+def learning_sentences(record: dict, history: pd.DataFrame) -> str:
+    """What the curves say about learning (``stopping.learning_state``), as sentences to add to the summary: did not
+    learn, under-fitting, still learning when stopped; empty when none holds."""
+    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    chance = f"chance with {round(1 / state['chance'])} classes: {_pct(state['chance'])}"
+    if state["did_not_learn"]:
+        return (f" **This network did not learn:** its best training accuracy ({_pct(state['train_max'])}) and "
+                f"validation accuracy ({_pct(state['val_max'])}) stay within {NEAR_CHANCE * 100:.0f} points of chance "
+                f"({chance}), so its test accuracy measures a failed training, not the change this step makes.")
+    text = ""
+    if state["under_fitting"]:
+        text += (f" **Under-fitting:** training accuracy never passed {_pct(state['train_max'])}, not halfway from "
+                 f"chance ({chance}) to 100 %: the network does not fit even its own training photos.")
+    if state["still_learning"]:
+        text += (f" **Still learning when training ended:** training accuracy rose {state['gain'] * 100:.1f} points "
+                 f"over the last {plural(state['window'], 'epoch')} (its least-squares line) and is still no higher "
+                 "than validation accuracy; more epochs would likely help.")
+    return text
+
+
+def augmentation_note(record: dict, history: pd.DataFrame, models_dir) -> str | None:
+    """For the step that adds augmentation (a model of the write-up's table whose predecessor did not augment): how
+    validation accuracy changed against that predecessor's run in ``models_dir`` (same photos only) and, when it
+    fell, why, read off the two runs' own curves: how much of its training photos each got right at its best epoch,
+    and this run's learning state (``learning_state``). None when there is no such pair."""
+    number = (record.get("settings") or {}).get("model_number")
+    before_spec = models.MODEL_TABLE.get(number - 1) if isinstance(number, int) else None
+    if before_spec is None or before_spec.augment or not models.MODEL_TABLE[number].augment:
+        return None
+    try:
+        before = training.load_record(before_spec.name, models_dir)
+        before_history = training.load_history(before_spec.name, models_dir)
+    except FileNotFoundError:
+        return None
+    photos = [lineage.photos_key((r.get("lineage") or {}).get("photos")) for r in (record, before)]
+    if photos[0] != photos[1] or photos[0] == lineage.UNKNOWN:
+        return None
+    now, then = record["best_val_accuracy"], before["best_val_accuracy"]
+    text = (f"**Against model {number - 1} (no augmentation, same photos):** best validation accuracy "
+            f"{_pct(then)} → {_pct(now)}.")
+    if now >= then:
+        return text + " Augmentation did not cost accuracy here."
+    train_then = before_history.loc[before_history["epoch"] == before["best_epoch"], "accuracy"].iloc[0]
+    train_now = history.loc[history["epoch"] == record["best_epoch"], "accuracy"].iloc[0]
+    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    text += (f" Its own curves say why: at its best epoch this network got {_pct(train_now)} of its training photos "
+             f"right, against {_pct(train_then)} for model {number - 1} at its best epoch (epoch "
+             f"{record['best_epoch']} against {before['best_epoch']}). Every epoch shows it a new turned, shifted, "
+             "zoomed or re-lit version of each photo, so it learns much more slowly, and the write-up's dropout on "
+             "the output slows it further")
+    if state["did_not_learn"]:
+        return text + ": here it did not learn at all within its epochs."
+    if state["still_learning"]:
+        return text + ": it was still learning when training ended, so more epochs would narrow the gap."
+    if state["under_fitting"]:
+        return text + ": it under-fits — it does not fit even its training photos — so it cannot yet beat a network " \
+                      "that fits them."
+    return text + ": it had stopped improving, so on these photos augmentation costs accuracy rather than time."
 
 
 def learning_rate_note(record: dict, history: pd.DataFrame) -> str | None:
@@ -97,6 +159,10 @@ def show_training(run, figures_dir=None) -> None:
     if "learning_rate" in run.history and run.history["learning_rate"].nunique() > 1:
         show(plots.learning_rate_curve(run, figures_dir=figures_dir))
     show(training_summary(run.record, run.history))
+    note = augmentation_note(run.record, run.history, Path(run.paths["record"]).parent) \
+        if getattr(run, "paths", None) else None
+    if note:
+        show(note)
     note = learning_rate_note(run.record, run.history)
     if note:
         show(note)
@@ -178,7 +244,14 @@ def depth_pair(cam: pd.DataFrame) -> pd.DataFrame | None:
 def findings(record: dict, history: pd.DataFrame, results: dict, cam: pd.DataFrame | None) -> list[str]:
     """The bullets that close a training notebook: over-fitting, per-class extremes and confusions, where it looks."""
     gap = history["accuracy"].max() - record["best_val_accuracy"]
-    if gap > 0.1:
+    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    if state["did_not_learn"]:
+        verdict = ": the network did not learn (both near chance), so there is nothing to over-fit."
+    elif state["under_fitting"]:
+        verdict = (": training accuracy stays below validation accuracy, but because the network is under-fitting "
+                   "(it does not fit even its own training photos), not because it generalises well."
+                   if gap < 0 else ": under-fitting (training accuracy stays low), not over-fitting.")
+    elif gap > 0.1:
         verdict = ": the network memorises its training photos."
     elif gap >= 0:
         verdict = ": little over-fitting."
@@ -375,12 +448,14 @@ def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None =
 __all__ = [
     "Evaluation",
     "accuracy_sentence",
+    "augmentation_note",
     "background_grid",
     "background_sentence",
     "class_extremes",
     "depth_pair",
     "findings",
     "focus_sentence",
+    "learning_sentences",
     "interval_column",
     "learning_rate_note",
     "names",
