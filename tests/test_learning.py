@@ -65,6 +65,12 @@ def test_a_slow_start_does_not_stop_and_a_flat_run_does():
     assert replay["stopped_after"] == len(slow) and replay["epochs_saved"] == 0
     assert stopping.replay_patience(pd.DataFrame(slow), 10, rule="patience")["stopped_after"] == 14
 
+    # model 8 on clothing6: accuracy flat near chance for 30 epochs while the training loss falls 3 % per 10 epochs
+    plateau = flat()
+    plateau["loss"] = 1.79 * (1 - 0.003 * np.arange(len(plateau)))
+    assert stopping.loss_drop(plateau.to_dict("records")[:13], 10) == pytest.approx(0.03, abs=0.003)
+    assert stopping.replay_patience(plateau, 10)["stopped_after"] == len(plateau)
+
     still = flat().to_dict("records")
     assert stopping.stalled(still[:13], 10) and not stopping.still_learning(still[:13], 10)
     assert stopping.replay_patience(pd.DataFrame(still), 10)["stopped_after"] == 13
@@ -118,3 +124,26 @@ def _results() -> dict:
     confusion = pd.DataFrame([[5, 1], [0, 4]], index=["a", "b"], columns=["a", "b"])
     per_class = pd.DataFrame({"accuracy": [0.8, 0.9]}, index=["a", "b"])
     return {"confusion": confusion, "per_class": per_class}
+
+
+def test_notebook_10_names_the_models_that_did_not_learn(tmp_path):
+    """compare_runs reads each run's curves (``learning``) and notebook 10's findings name the failed trainings,
+    only those."""
+    from toyrobot_utils.analysis import comparison
+    from toyrobot_utils.files import write_json
+    from toyrobot_utils.modelling import models
+    from toyrobot_utils.series import results_report
+
+    for number, h in ((5, flat()), (6, slow_start())):
+        name = models.MODEL_TABLE[number].name
+        write_json(tmp_path / f"{name}.json", {**record(h), "name": name, "test_accuracy": 0.3, "test_images": 300})
+        h.to_csv(tmp_path / f"{name}_history.csv", index=False)
+    table = comparison.compare_runs(tmp_path, numbers=[5, 6])
+    assert table.loc[5, "learning"] == "did not learn"
+    assert table.loc[6, "learning"] == "under-fitting, still learning at the end"
+    table.index = table.index.astype(str)
+    table = table.assign(latency_ms=1.0, file_mb=1.0, test_low=0.2, test_high=0.4)
+    text = results_report.findings(table, pd.DataFrame(), None)
+    assert "**Did not learn:** 5 —" in text and "6 —" not in text
+    text = results_report.findings(table.drop(index="5"), pd.DataFrame(), None)
+    assert "Did not learn" not in text

@@ -83,9 +83,10 @@ def learning_sentences(record: dict, history: pd.DataFrame) -> str:
         text += (f" **Under-fitting:** training accuracy never passed {_pct(state['train_max'])}, not halfway from "
                  f"chance ({chance}) to 100 %: the network does not fit even its own training photos.")
     if state["still_learning"]:
-        text += (f" **Still learning when training ended:** training accuracy rose {state['gain'] * 100:.1f} points "
-                 f"over the last {plural(state['window'], 'epoch')} (its least-squares line) and is still no higher "
-                 "than validation accuracy; more epochs would likely help.")
+        text += (f" **Still learning when training ended:** over the last {plural(state['window'], 'epoch')} "
+                 f"training accuracy changed by {state['gain'] * 100:+.1f} points and the training loss by "
+                 f"{-state['loss_drop']:+.1%} (least-squares lines), and training accuracy is not running ahead of "
+                 "validation; more epochs would likely help.")
     return text
 
 

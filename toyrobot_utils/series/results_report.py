@@ -158,6 +158,11 @@ def findings(table: pd.DataFrame, focus: pd.DataFrame, swap: pd.DataFrame | None
                      f"{custom['val_accuracy'].iloc[0]:.1%} validation, {custom['test_accuracy'].iloc[0]:.1%} test"
                      + (f" (the baseline, model 1: {scored.loc['1', 'test_accuracy']:.1%} test)."
                         if "1" in scored.index else "."))
+    failed = [label for label in table.index if "did not learn" in str(table.loc[label].get("learning", ""))]
+    if failed:
+        lines.append(f"- **Did not learn:** {names([str(label) for label in failed])} — training and validation "
+                     "accuracy stayed near chance, so the test accuracy of each, and the steps to and from it above, "
+                     "measure a failed training, not the change that step makes.")
     ref = scored[scored["writeup_test_accuracy"].notna()]
     if len(ref):
         diff = ref["test_accuracy"] - ref["writeup_test_accuracy"]
