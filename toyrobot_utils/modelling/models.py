@@ -74,6 +74,7 @@ def build_conv_net(
     placement: str = "write-up",
     optimizer: str = "adam",
     learning_rate: float | None = None,
+    kernel_initializer: str = "glorot_uniform",
     name: str = "conv_net",
 ) -> keras.Sequential:
     """The write-up's network family: (Conv2D 'same' + ReLU + MaxPool) per entry of ``filters``, Flatten,
@@ -84,7 +85,8 @@ def build_conv_net(
     exactly where the write-up put it (it drops logits); ``placement="hidden"`` puts one after every hidden Dense +
     ReLU, the conventional spot (and the tuner's).
     Layers get stable names (``conv_1``, ``dense_1``, ``output``, ``softmax`` ...) so notebooks and Grad-CAM can
-    refer to them across sessions.
+    refer to them across sessions. ``kernel_initializer`` of the hidden layers: Keras' default, ``glorot_uniform``,
+    as the write-up; ``he_uniform`` is the one made for ReLU (the model 8 experiment in benchmarks/RESULTS.md).
     """
     if placement not in DROPOUT_PLACEMENTS:
         raise ValueError(f"placement must be one of {DROPOUT_PLACEMENTS}, got {placement!r}")
@@ -98,14 +100,14 @@ def build_conv_net(
     layers: list[keras.layers.Layer] = [keras.Input(shape=(height, width, CHANNELS), name="image")]
     for i, (f, k) in enumerate(zip(filters, kernels), start=1):
         layers += [
-            keras.layers.Conv2D(f, (k, k), padding="same", name=f"conv_{i}"),
+            keras.layers.Conv2D(f, (k, k), padding="same", kernel_initializer=kernel_initializer, name=f"conv_{i}"),
             keras.layers.Activation("relu", name=f"conv_{i}_relu"),
             keras.layers.MaxPooling2D(name=f"pool_{i}"),
         ]
     layers.append(keras.layers.Flatten(name="flatten"))
     for j, units in enumerate(dense_units, start=1):
         layers += [
-            keras.layers.Dense(units, name=f"dense_{j}"),
+            keras.layers.Dense(units, kernel_initializer=kernel_initializer, name=f"dense_{j}"),
             keras.layers.Activation("relu", name=f"dense_{j}_relu"),
         ]
         if dropout and placement == "hidden":
