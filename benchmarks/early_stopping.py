@@ -131,9 +131,13 @@ def replay_rules(models_dirs, command: str, kwargs: dict) -> int:
         print(f"error: no full-length run with training accuracy in {models_dirs}", file=sys.stderr)
         return 2
     body = ("Each cell: the epoch the rule stops after / the validation accuracy of the epoch it keeps (patience 10; "
-            "*still learning >= g pt*: the series' rule, which waits while training accuracy rose at least g points "
-            "over the last 10 epochs and is not more than 10 points above validation; *best in budget*: the best "
-            "epoch / validation accuracy of the full curve within the budget).\n\n" + markdown_table(table) + "\n")
+            "*still learning >= g pt*: the series' rule, which waits while, over the last 10 epochs, training "
+            f"accuracy rose at least g points or the training loss fell at least "
+            f"{stopping.STILL_LEARNING_LOSS_DROP:.0%}, and training accuracy is not more than "
+            f"{stopping.MEMORISING_GAP * 100:.0f} points above validation; the series uses g = "
+            f"{stopping.STILL_LEARNING_GAIN * 100:g}; *best in budget*: the best epoch / validation accuracy of the "
+            "full curve within the budget). Folder `data`: the built-in set (`toyrobot make-data`).\n\n"
+            + markdown_table(table) + "\n")
     print(body)
     write_section("early_stopping_rules", "Early stopping: patience alone against waiting while still learning",
                   body, command=command, **kwargs)
