@@ -8,6 +8,7 @@ on it. ``--set key=value`` changes one argument of the network's builder (a shor
 ``learning_rate=3e-4``); the run's name then says so.
 
     python benchmarks/training_curves.py DATA_DIR --models 3,8 --epochs 80 [--set learning_rate=3e-4]
+    python benchmarks/training_curves.py DATA_DIR --models 3,8 --epochs 80 --report-only   # rows from stored runs
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ def summary_row(name: str, history: pd.DataFrame, classes: int, seconds: float |
     row = {"run": name, "epochs": len(rows), "best epoch": int(best["epoch"]),
            "best val": float(best["val_accuracy"]), "train at best": float(best["accuracy"]),
            "train, last 10 epochs": float(last10["accuracy"].mean()),
-           "val, last 10 epochs": float(last10["val_accuracy"].mean()), "chance": 1 / classes}
+           "val, last 10 epochs": float(last10["val_accuracy"].mean()), "chance": 1 / classes,
+           "first epoch 10 pt above chance": next((int(r["epoch"]) for r in rows
+                                                   if r["val_accuracy"] >= 1 / classes + stopping.NEAR_CHANCE), "–")}
     if seconds is not None:
         row["min"] = seconds / 60
     return row
@@ -86,6 +89,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--set", action="append", dest="overrides", metavar="KEY=VALUE",
                         help="a builder argument to change (repeatable)")
+    parser.add_argument("--report-only", action="store_true", help="no training: the rows from the stored runs")
     output_arguments(parser, seed=42)
     args = parser.parse_args(argv)
     decision = precision.use(None, network="conv_net")
@@ -95,13 +99,20 @@ def main(argv=None) -> int:
     rows = []
     for number in (int(n) for n in args.models.split(",")):
         name = run_name(number, overrides, args.seed, 42)
+        if args.report_only:  # the row again from the stored history (e.g. after a column was added)
+            record = training.load_record(name, out)
+            rows.append(summary_row(name, training.load_history(name, out), len(record["class_names"]),
+                                    record["seconds"]))
+            continue
         rows.append(train_full(number, args.data_dir, out, epochs=args.epochs, seed=args.seed, overrides=overrides,
                                name=name))
         print(markdown_table(pd.DataFrame(rows[-1:])), flush=True)
     body = (f"Data: `{folder}`; precision {decision.precision} (setting `{decision.setting}`); no early stopping; "
             f"histories in `{out}` (replayed by `benchmarks/early_stopping.py`). *train*: training accuracy as Keras "
             "reports it during the epoch (augmented photos, dropout on); the machine was shared with another "
-            "worker's benchmark, so minutes are slower than on a quiet machine.\n\n"
+            "worker's benchmark, so minutes are slower than on a quiet machine."
+            + (" Rows read back from the stored runs (`--report-only`); the same command without it trained them."
+               if args.report_only else "") + "\n\n"
             + markdown_table(pd.DataFrame(rows)))
     print(body)
     if not args.no_results:
