@@ -141,6 +141,7 @@ def test_notebook_10_names_the_models_that_did_not_learn(tmp_path):
     table = comparison.compare_runs(tmp_path, numbers=[5, 6])
     assert table.loc[5, "learning"] == "did not learn"
     assert table.loc[6, "learning"] == "under-fitting, still learning at the end"
+    assert report.story_so_far(tmp_path, 6).loc[5, "learning"] == "did not learn"  # notebooks 02-06's story table
     table.index = table.index.astype(str)
     table = table.assign(latency_ms=1.0, file_mb=1.0, test_low=0.2, test_high=0.4)
     text = results_report.findings(table, pd.DataFrame(), None)

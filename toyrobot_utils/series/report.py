@@ -59,7 +59,7 @@ def training_summary(record: dict, history: pd.DataFrame) -> str:
     run, planned = record["epochs_run"], record.get("epochs_requested")
     if record.get("stopped_early_at"):
         stop = (f"Training stopped after epoch {run} of at most {planned}: validation accuracy had not improved for "
-                f"{record['patience']} epochs (early stopping).")
+                f"{record['patience']} epochs and the training curves were no longer rising (early stopping).")
     else:
         stop = f"Training ran all {plural(run, 'epoch')}."
     return (f"The best epoch by validation accuracy was **epoch {record['best_epoch']} of {run}**: validation accuracy "
@@ -378,7 +378,8 @@ def interval_column(table: pd.DataFrame) -> pd.Series:
 
 def story_so_far(models_dir, upto: int, photos: dict | None = None) -> pd.DataFrame:
     """Models 1..``upto`` of the write-up's table from their records: ours (test accuracy with its interval) beside
-    the write-up's, the over-fitting gap and the cost per epoch. Untrained models are named below the table."""
+    the write-up's, the over-fitting gap, what its curves say (``learning``: did not learn, under-fitting, still
+    learning at the end) and the cost per epoch. Untrained models are named below the table."""
     table = comparison.compare_runs(models_dir, numbers=range(1, upto + 1), photos=photos)
     if table.empty:
         show(f"No model of the write-up's table is trained in `{models_dir}` yet.")
@@ -387,7 +388,7 @@ def story_so_far(models_dir, upto: int, photos: dict | None = None) -> pd.DataFr
     if table.attrs["missing"]:
         show(f"Not trained yet: {', '.join(table.attrs['missing'])}.")
     return table[["changes", "val_accuracy", "test_accuracy", "test_interval", "writeup_val_accuracy",
-                  "writeup_test_accuracy", "train_val_gap", "seconds_per_epoch"]].round(3)
+                  "writeup_test_accuracy", "train_val_gap", "learning", "seconds_per_epoch"]].round(3)
 
 
 def background_grid(per_background: pd.DataFrame) -> pd.DataFrame:
