@@ -87,6 +87,11 @@ def model_row(label: str, name: str, models_dir: Path) -> dict | None:
             "min": f"{seconds / 60:.1f}"}
 
 
+def executed(work: Path) -> str:
+    """The notebooks run-series finished in ``work`` (it writes a notebook there only when every cell ran)."""
+    return ", ".join(p.name[:2] for p in sorted((work / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+
+
 def table(models_dir: Path) -> pd.DataFrame:
     rows = [model_row(label, name, models_dir) for label, name in RUNS.items()]
     return pd.DataFrame([row for row in rows if row])
@@ -101,6 +106,7 @@ def main(argv=None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a notebook parameter, as run-series takes it")
     parser.add_argument("--report-only", action="store_true", help="no run: the table from the work folder")
+    parser.add_argument("--note", default="", help="a sentence to add under the table (how this run went)")
     parser.add_argument("--results", type=Path, help="RESULTS.md to write (default benchmarks/RESULTS.md)")
     args = parser.parse_args(argv)
     data_dir = args.data_dir.resolve()
@@ -116,7 +122,9 @@ def main(argv=None) -> int:
             "on); *curves say*: `stopping.learning_state` on the run's history; *min*: training minutes from the "
             "record (MobileNetV2: with its feature pass). The machine was shared with another worker's benchmark "
             "on the same 2 cores, so minutes are slower than on a quiet machine."
-            + (f" Whole run: {wall / 60:.1f} min." if wall else "") + "\n\n" + markdown_table(result) + "\n")
+            + (f" Whole run: {wall / 60:.1f} min." if wall else "")
+            + f" Notebooks executed to the end in the work folder: {executed(work) or 'none'}."
+            + "\n\n" + markdown_table(result) + "\n" + (f"\n{args.note}\n" if args.note else ""))
     print(body)
     kwargs = {"results": args.results} if args.results else {}
     command = "python benchmarks/series_real_photos.py " + " ".join(argv if argv is not None else sys.argv[1:])
