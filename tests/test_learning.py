@@ -148,3 +148,22 @@ def test_notebook_10_names_the_models_that_did_not_learn(tmp_path):
     assert "**Did not learn:** 5 —" in text and "6 —" not in text
     text = results_report.findings(table.drop(index="5"), pd.DataFrame(), None)
     assert "Did not learn" not in text
+
+
+def test_models_7_and_8_start_with_relu_initialisation_and_their_lineage_says_so():
+    """He initialisation for the two networks that sat at chance on clothing6 (issue 31); the others keep Keras'
+    default and their settings (hence their stored runs' lineage) are unchanged."""
+    import keras
+
+    from toyrobot_utils.modelling import models
+
+    for number in (7, 8):
+        spec = models.MODEL_TABLE[number]
+        net = spec.build(6, (32, 32))
+        convs = [layer for layer in net.layers if isinstance(layer, keras.layers.Conv2D)]
+        assert all(isinstance(c.kernel_initializer, keras.initializers.HeUniform) for c in convs)
+        assert spec.settings()["kernel_initializer"] == "he_uniform"
+    for number in range(1, 7):
+        assert "kernel_initializer" not in models.MODEL_TABLE[number].settings()
+    baseline = models.MODEL_TABLE[1].build(6, (32, 32))
+    assert isinstance(baseline.get_layer("conv_1").kernel_initializer, keras.initializers.GlorotUniform)
