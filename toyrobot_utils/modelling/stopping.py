@@ -106,8 +106,6 @@ RULES = ("patience unless still learning", "patience")
 # little (one point of noise per epoch is about one point of noise in the gain over 10), so a shorter history or
 # patience leaves the decision to patience alone.
 RECENT_EPOCHS = 10
-# The two stopping rules ``replay_patience`` can replay: the series' rule, and plain patience (before issue 31).
-RULES = ("patience unless still learning", "patience")
 
 
 def training_gain(rows, window: int, key: str = "accuracy") -> float | None:
