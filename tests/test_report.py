@@ -38,6 +38,16 @@ def test_training_summary_says_why_training_stopped():
     assert "ran all 15 epochs" in full and "early stopping" not in full
 
 
+def test_training_summary_says_when_the_validation_photos_were_too_few_to_choose_an_epoch():
+    """A run kept under stopping.LAST_EPOCH was not chosen on validation: the summary must not call it the best."""
+    text = report.training_summary(_record(keep="last epoch", best_epoch=15, stopped_early_at=None, patience=None),
+                                   _history(15, 5))
+    assert "too few to choose an epoch on" in text and "the last epoch, 15 of 15" in text
+    assert "best epoch by validation" not in text and "early stopping" not in text
+    chosen = report.training_summary(_record(keep="best on validation"), _history(15, 5))
+    assert "best epoch by validation accuracy was **epoch 5 of 15**" in chosen and "too few" not in chosen
+
+
 def test_the_train_validation_gap_has_one_definition_in_every_sentence():
     """Issue 30: notebook 02 said '+28.7 points' (the kept epoch) and, a few cells on, '29.3 points' (the highest
     training accuracy of any epoch). One gap, comparison.train_val_gap: the kept epoch's training minus validation

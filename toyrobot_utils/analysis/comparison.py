@@ -19,7 +19,8 @@ from toyrobot_utils.analysis import gradcam
 from toyrobot_utils.analysis.evaluation import evaluate
 from toyrobot_utils.files import atomic_write_text
 from toyrobot_utils.modelling.models import MODEL_TABLE
-from toyrobot_utils.modelling.training import load_record, run_paths, update_record
+from toyrobot_utils.modelling.stopping import learning_state
+from toyrobot_utils.modelling.training import load_history, load_record, run_paths, update_record
 
 # Runs of the series outside the write-up's numbered table: notebook 08's reference (the write-up's reported search
 # winner) and tuned network, and notebook 09's fine-tuned MobileNetV2 (their notebooks' default model names).
@@ -133,6 +134,7 @@ def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | 
             "best_epoch": record.get("best_epoch"),
             "epochs_run": record.get("epochs_run"),
             "train_val_gap": train_val_gap(record),
+            "learning": learning_text(name, record, models_dir),
             "params": record.get("params_total"),
             "trainable_params": record.get("params_trainable"),
             "file_mb": round(record["file_bytes"] / 1e6, 2) if record.get("file_bytes") else None,
@@ -148,6 +150,21 @@ def compare_runs(models_dir: str | Path | None = None, numbers: Iterable[int] | 
     table.attrs["missing"] = missing
     table.attrs["other_photos"] = other_photos
     return table
+
+
+def learning_text(name: str, record: dict, models_dir) -> str:
+    """What a run's curves say (``stopping.learning_state``) in a few words: "did not learn", "under-fitting",
+    "still learning at the end" (comma-separated), or "" when none holds or there is no history with training
+    accuracy."""
+    try:
+        history = load_history(name, models_dir)
+    except FileNotFoundError:
+        return ""
+    if "accuracy" not in history or history.empty:
+        return ""
+    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    return ", ".join(text for key, text in (("did_not_learn", "did not learn"), ("under_fitting", "under-fitting"),
+                                            ("still_learning", "still learning at the end")) if state[key])
 
 
 def trained_on(record: dict, photos: dict) -> bool:

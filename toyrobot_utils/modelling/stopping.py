@@ -3,6 +3,12 @@ stopping, the fine-tuning decision and the replay of early stopping on finished 
 decides; on a tie (few validation photos saturate and tie often) the validation loss does, so a later epoch that is
 surer of the same right answers is kept. The test photos never take part.
 
+Early stopping waits while a run is still learning (``still_learning``): on real photos an augmented network's
+training accuracy creeps up for tens of epochs while its validation accuracy wanders around an early, lucky peak, and
+patience alone stopped such runs near chance (issue 31; the curves and the replay of both rules are in
+benchmarks/RESULTS.md, from benchmarks/training_curves.py and benchmarks/early_stopping.py). ``learning_state``
+reads the same curves for the report: did not learn, under-fitting, still learning when training ended.
+
 On a validation split too small to tell epochs apart (``stats.too_small_to_compare``: a parent's 2-5 photos per toy),
 choosing is luck: one photo more or less right moves the score by several points. Replayed on the frozen head's
 curves on clothing6 (benchmarks/small_validation_rule.py, RESULTS.md), the last epoch of the budget beat the epoch
@@ -87,30 +93,129 @@ def best_row(rows, keep: str = BEST_ON_VALIDATION) -> int | None:
     return best
 
 
-def stalled(rows, patience: int, keep: str = BEST_ON_VALIDATION) -> bool:
-    """True when the last of these history rows (dicts with ``epoch``, ``val_accuracy`` and ``val_loss``) comes
-    ``patience`` or more epochs after the best one (``best_row``): the early-stopping rule of ``fit``. Never under
-    ``LAST_EPOCH`` (the kept epoch is always the last)."""
+# Still learning (``still_learning``): over the last ``patience`` epochs, training accuracy rose by at least
+# ``STILL_LEARNING_GAIN`` or the training loss fell by at least ``STILL_LEARNING_LOSS_DROP`` of its level, both read
+# off least-squares lines (augmented epochs are noisy). Chosen from full-length curves (benchmarks/training_curves.py,
+# replayed by benchmarks/early_stopping.py --rules): on clothing6 model 3's training accuracy creeps up about 2
+# points per 10 epochs for 80 epochs, and model 8 sits near chance for 30 epochs (accuracy flat, loss falling 2-4 %
+# per 10 epochs) before it takes off to 50 % validation accuracy; patience alone stopped both near chance.
+STILL_LEARNING_GAIN = 0.02
+STILL_LEARNING_LOSS_DROP = 0.02
+# The two stopping rules ``replay_patience`` can replay: the series' rule, and plain patience (before issue 31).
+RULES = ("patience unless still learning", "patience")
+# The fewest epochs a slope is read over (the series' patience): a line through fewer noisy augmented epochs says
+# little (one point of noise per epoch is about one point of noise in the gain over 10), so a shorter history or
+# patience leaves the decision to patience alone.
+RECENT_EPOCHS = 10
+
+
+def training_gain(rows, window: int, key: str = "accuracy") -> float | None:
+    """How much ``key`` (training accuracy, or ``loss``) rose over the last ``window`` history rows, read off its
+    least-squares line (slope per epoch x ``window``; negative when it fell); None with fewer than ``window`` (or 3)
+    rows with that key."""
+    points = [(float(r["epoch"]), float(r[key])) for r in rows if r.get(key) is not None][-int(window):]
+    if len(points) < max(3, int(window)):
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+    return slope * int(window)
+
+
+def loss_drop(rows, window: int) -> float | None:
+    """The share by which the training loss fell over the last ``window`` rows (``training_gain`` of ``loss`` over
+    its mean there): 0.03 = 3 % lower; None without enough rows."""
+    fall = training_gain(rows, window, "loss")
+    losses = [float(r["loss"]) for r in rows if r.get("loss") is not None][-int(window):]
+    mean = sum(losses) / len(losses) if losses else 0.0
+    return None if fall is None or mean <= 0 else -fall / mean
+
+
+# Memorising: training accuracy more than this above the best validation accuracy (the report's over-fitting verdict
+# uses the same 10 points). Near chance both wander by a few points, so a smaller lead says nothing.
+MEMORISING_GAP = 0.10
+
+
+def still_learning(rows, window: int, gain: float | None = None) -> bool:
+    """Whether a run has not finished learning: over the last ``window`` epochs its training accuracy rose by at
+    least ``gain`` (default ``STILL_LEARNING_GAIN``) or its training loss fell by at least
+    ``STILL_LEARNING_LOSS_DROP``, while it is not memorising (training accuracy no more than ``MEMORISING_GAP`` above
+    the best validation accuracy). A stall in validation accuracy then is noise around a rising curve, not the end of
+    learning; once training accuracy runs ahead of validation, further gains are memorising and a stall is real (the
+    over-fitting baseline stops as before)."""
+    rows = [r for r in rows if MONITOR in r]
+    rise, drop = training_gain(rows, window), loss_drop(rows, window)
+    best = best_row(rows)
+    rising = (rise is not None and rise >= (STILL_LEARNING_GAIN if gain is None else gain)) or \
+        (drop is not None and drop >= STILL_LEARNING_LOSS_DROP)
+    if best is None or not rising:
+        return False
+    recent = [float(r["accuracy"]) for r in rows[-3:] if r.get("accuracy") is not None]
+    return bool(recent) and sum(recent) / len(recent) <= float(rows[best][MONITOR]) + MEMORISING_GAP
+
+
+def stalled(rows, patience: int, keep: str = BEST_ON_VALIDATION, rule: str = RULES[0],
+            gain: float | None = None) -> bool:
+    """True when the last of these history rows (dicts with ``epoch``, ``val_accuracy``, ``val_loss``, ``accuracy``
+    and ``loss``) comes ``patience`` or more epochs after the best one (``best_row``) and, under the series' rule,
+    the run is not ``still_learning`` over its last ``patience`` epochs (at least ``RECENT_EPOCHS``): the
+    early-stopping rule of ``fit``. Never under ``LAST_EPOCH`` (the kept epoch is always the last).
+    ``rule="patience"``: patience alone, the rule before issue 31; ``gain``: ``still_learning``'s threshold
+    (replays try others)."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
     rows = [r for r in rows if MONITOR in r]
     best = best_row(rows, keep)
-    if best is None:
+    if best is None or rows[-1]["epoch"] - rows[best]["epoch"] < int(patience):
         return False
-    return rows[-1]["epoch"] - rows[best]["epoch"] >= int(patience)
+    return rule == "patience" or not still_learning(rows, max(int(patience), RECENT_EPOCHS), gain)
 
 
-def replay_patience(history: pd.DataFrame, patience: int | None) -> dict:
-    """What early stopping with ``patience`` would have done to a run trained without it (its history table): the
-    epoch it stops after, the best epoch and validation accuracy it keeps, and the epochs it saves. How the series
-    chose its default patience from full-length runs (benchmarks/early_stopping.py)."""
+# Near chance: a best accuracy (training and validation alike) less than this far above 1 / classes. A network there
+# did not learn; its test accuracy measures a failed training, not the change it was meant to show.
+NEAR_CHANCE = 0.10
+
+
+def learning_state(history: pd.DataFrame, classes: int, window: int = RECENT_EPOCHS) -> dict:
+    """What a finished run's curves say about its learning, from its history table and its number of classes:
+    ``did_not_learn`` (best training and validation accuracy both within ``NEAR_CHANCE`` of chance),
+    ``still_learning`` (``still_learning`` over its last ``window`` epochs: cut short), ``under_fitting`` (training
+    accuracy never got halfway from chance to 100 %: the network does not fit even its own training photos), and
+    the figures behind them (``chance``, ``train_max``, ``val_max``; ``gain`` and ``loss_drop`` over the last ``window``
+    epochs)."""
     rows = history.sort_values("epoch").to_dict("records")
+    chance = 1 / max(int(classes), 1)
+    train_max = float(history["accuracy"].max()) if "accuracy" in history and len(history) else float("nan")
+    val_max = float(history[MONITOR].max()) if MONITOR in history and len(history) else float("nan")
+    gain, drop = training_gain(rows, window), loss_drop(rows, window)
+    did_not_learn = train_max < chance + NEAR_CHANCE and val_max < chance + NEAR_CHANCE
+    return {"chance": chance, "train_max": train_max, "val_max": val_max, "gain": gain, "loss_drop": drop,
+            "window": int(window), "did_not_learn": bool(did_not_learn),
+            "still_learning": not did_not_learn and still_learning(rows, window),
+            "under_fitting": not did_not_learn and train_max < chance + (1 - chance) / 2}
+
+
+def replay_patience(history: pd.DataFrame, patience: int | None, rule: str = RULES[0],
+                    budget: int | None = None, gain: float | None = None) -> dict:
+    """What early stopping with ``patience`` under ``rule`` (``RULES``), within a budget of ``budget`` epochs (None:
+    the whole history), would have done to a run trained without it (its history table): the epoch it stops after,
+    the best epoch and validation accuracy it keeps, and the epochs it saves. How the series chose its stopping rule
+    and default patience from full-length runs (benchmarks/early_stopping.py)."""
+    rows = history.sort_values("epoch").to_dict("records")
+    total = len(rows)
+    rows = rows[:budget] if budget else rows
     stop = len(rows)
     if patience:
-        stop = next((k + 1 for k in range(len(rows)) if stalled(rows[:k + 1], patience)), len(rows))
+        stop = next((k + 1 for k in range(len(rows)) if stalled(rows[:k + 1], patience, rule=rule, gain=gain)),
+                    len(rows))
     kept = rows[:stop]
     best = best_row(kept)
     return {"patience": patience, "stopped_after": int(kept[-1]["epoch"]), "best_epoch": int(kept[best]["epoch"]),
-            "best_val_accuracy": float(kept[best][MONITOR]), "epochs_saved": len(rows) - stop}
+            "best_val_accuracy": float(kept[best][MONITOR]), "epochs_saved": total - stop}
 
 
-__all__ = ["BEST_ON_VALIDATION", "KEEP_RULES", "LAST_EPOCH", "MONITOR", "TIE_BREAK", "TIE_BREAK_MIN_DELTA", "best_row",
-           "better", "better_on_validation", "check_keep", "keep_rule", "replay_patience", "stalled"]
+__all__ = ["BEST_ON_VALIDATION", "KEEP_RULES", "LAST_EPOCH", "MEMORISING_GAP", "MONITOR", "NEAR_CHANCE",
+           "RECENT_EPOCHS", "RULES", "STILL_LEARNING_GAIN", "STILL_LEARNING_LOSS_DROP", "TIE_BREAK",
+           "TIE_BREAK_MIN_DELTA", "best_row", "better", "better_on_validation", "check_keep", "keep_rule",
+           "learning_state", "loss_drop", "replay_patience", "stalled", "still_learning", "training_gain"]

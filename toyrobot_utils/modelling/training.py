@@ -208,8 +208,9 @@ class _RunRecorder(keras.callbacks.Callback):
 class _StopWhenStalled(keras.callbacks.Callback):
     """Early stopping on the run's own history: stop once no epoch has beaten the best on validation for
     ``patience`` epochs (Keras' ``EarlyStopping(monitor="val_accuracy", mode="max")`` rule, with ties on accuracy
-    broken by validation loss as the checkpoint breaks them). Judged from the state's rows, which survive an
-    interruption, so a resumed run stops where an uninterrupted one would have."""
+    broken by validation loss as the checkpoint breaks them), unless the run is still learning
+    (``stopping.stalled``: training accuracy still rising and not above validation). Judged from the state's rows,
+    which survive an interruption, so a resumed run stops where an uninterrupted one would have."""
 
     def __init__(self, state: dict, patience: int):
         super().__init__()

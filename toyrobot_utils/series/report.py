@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from toyrobot_utils import stats
+from toyrobot_utils import lineage, stats
 from toyrobot_utils.analysis import bias, comparison, evaluation, gradcam, plots
 from toyrobot_utils.config import shown_path
+from toyrobot_utils.modelling import models, training
+from toyrobot_utils.modelling.stopping import LAST_EPOCH, NEAR_CHANCE, learning_state
 from toyrobot_utils.stats import percent
 
 
@@ -74,15 +76,82 @@ def training_summary(record: dict, history: pd.DataFrame, model_file=None) -> st
     run, planned = record["epochs_run"], record.get("epochs_requested")
     if record.get("stopped_early_at"):
         stop = (f"Training stopped after epoch {run} of at most {planned}: validation accuracy had not improved for "
-                f"{record['patience']} epochs (early stopping).")
+                f"{record['patience']} epochs and the training curves were no longer rising (early stopping).")
     else:
         stop = f"Training ran all {plural(run, 'epoch')}."
-    return (f"The best epoch by validation accuracy was **epoch {record['best_epoch']} of {run}**: validation accuracy "
+    if record.get("keep") == LAST_EPOCH:  # a validation split too small to choose on (stopping.keep_rule)
+        kept = (f"The validation photos were too few to choose an epoch on, so training ran its whole budget and "
+                f"kept **the last epoch, {record['best_epoch']} of {run}**")
+        stop = ""
+    else:
+        kept = f"The best epoch by validation accuracy was **epoch {record['best_epoch']} of {run}**"
+    return (f"{kept}: validation accuracy "
             f"**{percent(record['best_val_accuracy'])}**, training accuracy {percent(best['accuracy'])} in the same "
             f"epoch: a **train–validation gap of {points(comparison.train_val_gap(record, history))}** (the series' "
-            f"measure of over-fitting, in every table: {comparison.GAP_MEANING}). {stop} It took "
+            f"measure of over-fitting, in every table: {comparison.GAP_MEANING}). {stop + ' ' if stop else ''}It took "
             f"{record['seconds']:.0f} s ({record['seconds_per_epoch']:.1f} s per epoch) on this machine; the best "
-            f"epoch's weights are what `{shown}` holds.")
+            f"epoch's weights are what `{shown}` holds." + learning_sentences(record, history))
+
+
+def learning_sentences(record: dict, history: pd.DataFrame) -> str:
+    """What the curves say about learning (``stopping.learning_state``), as sentences to add to the summary: did not
+    learn, under-fitting, still learning when stopped; empty when none holds."""
+    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    chance = f"chance with {round(1 / state['chance'])} classes: {percent(state['chance'])}"
+    if state["did_not_learn"]:
+        return (f" **This network did not learn:** its best training accuracy ({percent(state['train_max'])}) and "
+                f"validation accuracy ({percent(state['val_max'])}) stay within {NEAR_CHANCE * 100:.0f} points of "
+                f"chance ({chance}), so its test accuracy measures a failed training, not the change this step makes.")
+    text = ""
+    if state["under_fitting"]:
+        text += (f" **Under-fitting:** training accuracy never passed {percent(state['train_max'])}, not halfway from "
+                 f"chance ({chance}) to 100 %: the network does not fit even its own training photos.")
+    if state["still_learning"]:
+        text += (f" **Still learning when training ended:** over the last {plural(state['window'], 'epoch')} "
+                 f"training accuracy changed by {state['gain'] * 100:+.1f} points and the training loss by "
+                 f"{-state['loss_drop']:+.1%} (least-squares lines), and training accuracy is not running ahead of "
+                 "validation; more epochs would likely help.")
+    return text
+
+
+def augmentation_note(record: dict, history: pd.DataFrame, models_dir) -> str | None:
+    """For the step that adds augmentation (a model of the write-up's table whose predecessor did not augment): how
+    validation accuracy changed against that predecessor's run in ``models_dir`` (same photos only) and, when it
+    fell, why, read off the two runs' own curves: how much of its training photos each got right at its best epoch,
+    and this run's learning state (``learning_state``). None when there is no such pair."""
+    number = (record.get("settings") or {}).get("model_number")
+    before_spec = models.MODEL_TABLE.get(number - 1) if isinstance(number, int) else None
+    if before_spec is None or before_spec.augment or not models.MODEL_TABLE[number].augment:
+        return None
+    try:
+        before = training.load_record(before_spec.name, models_dir)
+        before_history = training.load_history(before_spec.name, models_dir)
+    except FileNotFoundError:
+        return None
+    photos = [lineage.photos_key((r.get("lineage") or {}).get("photos")) for r in (record, before)]
+    if photos[0] != photos[1] or photos[0] == lineage.UNKNOWN:
+        return None
+    now, then = record["best_val_accuracy"], before["best_val_accuracy"]
+    text = (f"**Against model {number - 1} (no augmentation, same photos):** best validation accuracy "
+            f"{percent(then)} → {percent(now)}.")
+    if now >= then:
+        return text + " Augmentation did not cost accuracy here."
+    train_then = before_history.loc[before_history["epoch"] == before["best_epoch"], "accuracy"].iloc[0]
+    train_now = history.loc[history["epoch"] == record["best_epoch"], "accuracy"].iloc[0]
+    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    text += (f" Its own curves say why: at its best epoch this network got {percent(train_now)} of its training photos "
+             f"right, against {percent(train_then)} for model {number - 1} at its best epoch (epoch "
+             f"{record['best_epoch']} against {before['best_epoch']}). Every epoch shows it a new turned, shifted, "
+             "zoomed or re-lit version of each photo, so it learns much more slowly, and the write-up's dropout on "
+             "the output slows it further")
+    if state["did_not_learn"]:
+        return text + ": here it did not learn at all within its epochs."
+    if state["still_learning"]:
+        return text + ": it was still learning when training ended, so more epochs would narrow the gap."
+    if state["under_fitting"]:
+        return text + ": it under-fits — it does not fit even its training photos — so it cannot yet beat a network " \
+                      "that fits them."
+    return text + ": it had stopped improving, so on these photos augmentation costs accuracy rather than time."
 
 
 def learning_rate_note(record: dict, history: pd.DataFrame) -> str | None:
@@ -117,6 +186,10 @@ def show_training(run, figures_dir=None) -> None:
     if "learning_rate" in run.history and run.history["learning_rate"].nunique() > 1:
         show(plots.learning_rate_curve(run, figures_dir=figures_dir))
     show(training_summary(run.record, run.history, (getattr(run, "paths", None) or {}).get("model")))
+    note = augmentation_note(run.record, run.history, Path(run.paths["record"]).parent) \
+        if getattr(run, "paths", None) else None
+    if note:
+        show(note)
     note = learning_rate_note(run.record, run.history)
     if note:
         show(note)
@@ -202,7 +275,14 @@ def depth_pair(cam: pd.DataFrame) -> pd.DataFrame | None:
 def findings(record: dict, history: pd.DataFrame, results: dict, cam: pd.DataFrame | None) -> list[str]:
     """The bullets that close a training notebook: over-fitting, per-class extremes and confusions, where it looks."""
     gap = comparison.train_val_gap(record, history)
-    if gap > 0.1:
+    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    if state["did_not_learn"]:
+        verdict = ": the network did not learn (both near chance), so there is nothing to over-fit."
+    elif state["under_fitting"]:
+        verdict = (": training accuracy stays below validation accuracy, but because the network is under-fitting "
+                   "(it does not fit even its own training photos), not because it generalises well."
+                   if gap < 0 else ": under-fitting (training accuracy stays low), not over-fitting.")
+    elif gap > 0.1:
         verdict = ": the network memorises its training photos."
     elif gap >= 0:
         verdict = ": little over-fitting."
@@ -362,8 +442,9 @@ def interval_column(table: pd.DataFrame) -> pd.Series:
 
 def story_so_far(models_dir, upto: int, photos: dict | None = None) -> pd.DataFrame:
     """Models 1..``upto`` of the write-up's table from their records: ours (test accuracy with its interval) beside
-    the write-up's, the train–validation gap (``comparison.train_val_gap``) and the cost per epoch, percentages
-    written as in the sentences. Untrained models are named below the table."""
+    the write-up's, the train–validation gap (``comparison.train_val_gap``), what its curves say (``learning``:
+    did not learn, under-fitting, still learning at the end) and the cost per epoch, percentages written as in the
+    sentences. Untrained models are named below the table."""
     table = comparison.compare_runs(models_dir, numbers=range(1, upto + 1), photos=photos)
     if table.empty:
         show(f"No model of the write-up's table is trained in `{shown_path(models_dir)}` yet.")
@@ -373,7 +454,7 @@ def story_so_far(models_dir, upto: int, photos: dict | None = None) -> pd.DataFr
         show(f"Not trained yet: {', '.join(table.attrs['missing'])}.")
     table = table.assign(train_val_gap=[points(gap).replace(" points", "") for gap in table["train_val_gap"]])
     shown = table[["changes", "val_accuracy", "test_accuracy", "test_interval", "writeup_val_accuracy",
-                   "writeup_test_accuracy", "train_val_gap", "seconds_per_epoch"]].round(1)
+                   "writeup_test_accuracy", "train_val_gap", "learning", "seconds_per_epoch"]].round(1)
     return percent_table(shown, ["val_accuracy", "test_accuracy", "writeup_val_accuracy", "writeup_test_accuracy"]
                          ).rename(columns={"train_val_gap": "train–validation gap (points)"})
 
@@ -443,6 +524,7 @@ def show_background_test(runs: dict, folders, predictions: pd.DataFrame | None =
 __all__ = [
     "Evaluation",
     "accuracy_sentence",
+    "augmentation_note",
     "background_grid",
     "background_sentence",
     "class_extremes",
@@ -450,6 +532,7 @@ __all__ = [
     "findings",
     "focus_per_class",
     "focus_sentence",
+    "learning_sentences",
     "interval_column",
     "learning_rate_note",
     "names",

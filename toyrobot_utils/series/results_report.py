@@ -175,6 +175,11 @@ def findings(table: pd.DataFrame, focus: pd.DataFrame, swap: pd.DataFrame | None
                   f"{percent(swap['flipped'].min(), 0)} of its answers change")]
     lines = ["| | model | |", "|---|---|---|", *(f"| {what} | {label} | {figure} |" for what, label, figure in rows),
              ""]
+    failed = [label for label in table.index if "did not learn" in str(table.loc[label].get("learning", ""))]
+    if failed:
+        lines.append(f"**Did not learn:** {names([str(label) for label in failed])} — training and validation "
+                     "accuracy stayed near chance, so the test accuracy of each, and the steps to and from it above, "
+                     "measure a failed training, not the change that step makes.")
     ref = scored[scored["writeup_test_accuracy"].notna()]
     if len(ref):
         diff = ref["test_accuracy"] - ref["writeup_test_accuracy"]
