@@ -31,7 +31,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as in the unit tests: no T
 # test` runs nbval.
 os.environ.setdefault("TOYROBOT_PRECISION", "float32")
 sys.path.insert(0, str(ROOT))
-from toyrobot_utils.series.runner import prepare_quick_data, quick_parameters, strip_startup_noise  # noqa: E402
+from toyrobot_utils.series.runner import (  # noqa: E402
+    forget_machine_paths,
+    prepare_quick_data,
+    quick_parameters,
+    strip_startup_noise,
+)
 
 
 def series() -> list[Path]:
@@ -79,6 +84,7 @@ def refresh(only: list[str] | None = None) -> None:
             pm.execute_notebook(str(notebook), str(out), parameters=parameters_for(notebook), cwd=str(COPIES),
                                 progress_bar=False)
             strip_startup_noise(out)  # as run-series does: the nbval kernels do not print them either
+            forget_machine_paths(out)  # papermill's input/output paths, named relative to the project
 
 
 if __name__ == "__main__":
