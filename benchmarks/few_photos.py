@@ -189,22 +189,39 @@ def notes(reference_epochs: int) -> str:
             f"1e-3, batch 32, {reference_epochs} epochs, last epoch kept (no validation photos, no choice).")
 
 
+def draw_arguments(parser, sizes, draws: int) -> None:
+    """The data folder, the draws and the sizes: the options of this benchmark and small_validation_rule.py."""
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--draws", type=int, default=draws)
+    parser.add_argument("--sizes", default=",".join(f"{t}:{v}" for t, v in sizes),
+                        help="training:validation photos per class, e.g. %(default)s")
+
+
+def parsed_sizes(text: str) -> list[tuple[int, int]]:
+    """'5:2,10:3' -> [(5, 2), (10, 3)]."""
+    return [tuple(int(v) for v in pair.split(":")) for pair in text.split(",")]
+
+
+def weights_missing() -> str | None:
+    """Why the MobileNetV2 ImageNet weights cannot be loaded here (None: they can)."""
+    try:
+        models.load_base("mobilenet_v2", IMAGE_SIZE, allow_download=False)
+    except models.WeightsNotAvailableError as err:
+        return str(err)
+    return None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--draws", type=int, default=3)
-    parser.add_argument("--sizes", default=",".join(f"{t}:{v}" for t, v in SIZES),
-                        help="training:validation photos per class, e.g. %(default)s")
+    draw_arguments(parser, SIZES, 3)
     parser.add_argument("--reference-epochs", type=int, default=REFERENCE_EPOCHS)
     output_arguments(parser, config.SEED)
     args = parser.parse_args(argv)
     data_dir = args.data_dir.resolve()
-    sizes = [tuple(int(v) for v in pair.split(":")) for pair in args.sizes.split(",")]
+    sizes = parsed_sizes(args.sizes)
     out = args.out_dir or config.PROJECT_ROOT / "build" / "few_photos" / data_dir.name
-    try:
-        models.load_base("mobilenet_v2", IMAGE_SIZE, allow_download=False)
-    except models.WeightsNotAvailableError as err:
-        print(err)
+    if (missing := weights_missing()) is not None:
+        print(missing)
         return 2
     start = time.perf_counter()
     command = "python benchmarks/few_photos.py " + " ".join(argv if argv is not None else sys.argv[1:])

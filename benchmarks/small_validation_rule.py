@@ -33,14 +33,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from few_photos import IMAGE_SIZE, REFERENCE_EPOCHS, draw_arguments, parsed_sizes, weights_missing  # noqa: E402
 from report import markdown_table, output_arguments, write_section  # noqa: E402
 
 from toyrobot_utils import config, data  # noqa: E402
 from toyrobot_utils.modelling import models, stopping, transfer  # noqa: E402
 
 SIZES = ((5, 2), (10, 3), (25, 5), (100, 30))
-IMAGE_SIZE = (224, 224)
-REFERENCE_EPOCHS = 100
 
 
 def cached_features(data_dir: Path, cache: Path, seed: int) -> dict[str, np.ndarray]:
@@ -154,19 +153,14 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--draws", type=int, default=8)
-    parser.add_argument("--sizes", default=",".join(f"{t}:{v}" for t, v in SIZES),
-                        help="training:validation photos per class, e.g. %(default)s")
+    draw_arguments(parser, SIZES, 8)
     output_arguments(parser, config.SEED)
     args = parser.parse_args(argv)
     data_dir = args.data_dir.resolve()
-    sizes = [tuple(int(v) for v in pair.split(":")) for pair in args.sizes.split(",")]
+    sizes = parsed_sizes(args.sizes)
     out = args.out_dir or config.PROJECT_ROOT / "build" / "small_validation_rule" / data_dir.name
-    try:
-        models.load_base("mobilenet_v2", IMAGE_SIZE, allow_download=False)
-    except models.WeightsNotAvailableError as err:
-        print(err)
+    if (missing := weights_missing()) is not None:
+        print(missing)
         return 2
     start = time.perf_counter()
     arrays = cached_features(data_dir, out / f"features_seed{args.seed}.npz", args.seed)
