@@ -281,10 +281,9 @@ def fit(
     loss) for that many epochs (None: every epoch, as the write-up). ``keep``: which epoch the run keeps,
     ``stopping.BEST_ON_VALIDATION`` or ``stopping.LAST_EPOCH`` (a fixed budget, for a validation split too small to
     choose on: ``stopping.keep_rule``; early stopping is then off and the last epoch is saved once, at the end).
-    ``lr_reducer``: True for ``ReduceLROnPlateau``
-    on validation loss (``LR_REDUCER_DEFAULTS``), a dict, or a ``keras.callbacks.ReduceLROnPlateau`` (notebook 05
-    builds one): used as it is, its settings recorded like a dict's. ``settings`` (image size, preprocessing, augment...) goes
-    into the record as given; ``image_size``,
+    ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``), a dict, or a
+    ``ReduceLROnPlateau`` (05 builds one; used as it is, recorded as a dict). ``settings`` (image size, preprocessing,
+    augment...) goes into the record as given; ``image_size``,
     ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
     ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end;
     ``tensorboard`` adds TensorBoard's, writing per-epoch scalars to ``models/logs/<name>/<start time>/``.
@@ -320,8 +319,7 @@ def fit(
         state = _new_state(name, params, run_lineage, previous)
 
     seed_everything(seed, deterministic)
-    history = _train(model, train, val, paths, state, epochs=epochs, patience=patience, reducer_args=reducer_args,
-                     lr_reducer=lr_reducer,
+    history = _train(model, train, val, paths, state, epochs=epochs, patience=patience, lr_reducer=lr_reducer,
                      tensorboard=tensorboard, callbacks=callbacks, saved_model=saved_model, verbose=verbose, keep=keep)
     record, replaced = _keep_or_replace(
         name, paths, state, history, previous, network=network, model=model, epochs=epochs, settings=settings,
@@ -444,14 +442,15 @@ def _new_state(name: str, params: dict, run_lineage: dict, previous: dict | None
     }
 
 
-def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, reducer_args, callbacks, saved_model,
-           tensorboard, verbose, keep=BEST_ON_VALIDATION, lr_reducer=None) -> pd.DataFrame:
+def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, lr_reducer, callbacks, saved_model,
+           tensorboard, verbose, keep=BEST_ON_VALIDATION) -> pd.DataFrame:
     """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup, TensorBoard."""
     state_path = paths["backup"] / STATE_FILE
     threshold = state["best"] if paths["model"].is_file() else None
     checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
                                        initial_loss_threshold=state.get("best_loss"),
                                        verbose=0 if verbose == 0 else 1, model_to_save=saved_model, keep=keep)
+    reducer_args = _reducer_arguments(lr_reducer)
     reducer = (lr_reducer if isinstance(lr_reducer, keras.callbacks.ReduceLROnPlateau) else
                keras.callbacks.ReduceLROnPlateau(verbose=0 if verbose == 0 else 1, **reducer_args)
                if reducer_args else None)
