@@ -57,5 +57,5 @@ def test_the_series_stays_thin_and_keeps_test_plumbing_out_of_the_code():
     plumbing = [name for name, source, _ in cells if "NBVAL_" in source]
     assert not plumbing, f"use nbval's cell tags (nbval-ignore-output, nbval-skip), not comment lines: {plumbing}"
     unknown = {tag for _, _, tags in cells for tag in tags} - {"parameters", "nbval-ignore-output", "nbval-skip",
-                                                              "readme-table"}
+                                                              "readme-table", "mechanics"}
     assert not unknown, f"unknown cell tags {unknown}"

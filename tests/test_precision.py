@@ -248,6 +248,12 @@ def test_setup_applies_and_prints_the_precision(tmp_path, capsys, monkeypatch):
     setup(tmp_path / "data", tmp_path / "models", tmp_path / "figures", 42)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert "training in float32 (precision='float32' as set" in capsys.readouterr().out
+    # A notebook's parameter cell says precision = "auto": the environment's setting still wins over it.
+    setup(tmp_path / "data", tmp_path / "models", tmp_path / "figures", 42, precision="auto")
+    assert keras.mixed_precision.global_policy().name == "float32"
+    setup(tmp_path / "data", tmp_path / "models", tmp_path / "figures", 42, precision="mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    keras.mixed_precision.set_global_policy("float32")
 
 
 def test_run_series_refuses_an_unknown_precision(capsys):

@@ -598,15 +598,30 @@ def _block_id(layer_name: str) -> str | None:
     return match.group(1) if match else None
 
 
+def top_blocks(base: keras.Model, blocks: int = 2) -> list[keras.layers.Layer]:
+    """The layers of ``base``'s top ``blocks`` named blocks, in order (MobileNetV2 ``block_16``, VGG ``block5``, ResNet
+    ``conv5_block3``, EfficientNet ``block7a``), with the layers after the last block (MobileNetV2's ``Conv_1`` and
+    ``out_relu``): what fine-tuning unfreezes, BatchNormalization aside."""
+    if blocks <= 0:
+        return []
+    named = [_block_id(layer.name) for layer in base.layers]
+    from_top = list(dict.fromkeys(block for layer, block in zip(reversed(base.layers), reversed(named))
+                                  if block is not None and layer.weights))
+    if len(from_top) <= blocks:
+        return list(base.layers)
+    below = from_top[blocks]  # the highest block that stays frozen
+    cut = max(i for i, block in enumerate(named) if block == below)
+    return [layer for layer, block in zip(base.layers[cut + 1:], named[cut + 1:]) if block != below]
+
+
 def unfreeze_top(
     model: keras.Model, blocks: int | None = None, *, layers: int | None = None, learning_rate: float = 1e-5,
     optimizer: str = "adam",
 ) -> list[str]:
     """Fine-tuning stage: unfreeze the top of the nested base and recompile at a low learning rate.
 
-    ``blocks`` (default 2) counts the base's named blocks from the top (MobileNetV2 ``block_16``, VGG ``block5``, ResNet
-    ``conv5_block3``, EfficientNet ``block7a``) — the layers after the last block (MobileNetV2's ``Conv_1`` and
-    ``out_relu``) come along; ``layers`` instead counts layers from the top. BatchNormalization layers stay frozen:
+    ``blocks`` (default 2) counts the base's named blocks from the top (``top_blocks``); ``layers`` instead counts
+    layers with weights from the top. BatchNormalization layers stay frozen:
     training them on a few hundred photos would wreck the ImageNet statistics.
     Returns the names of the layers now trainable. Train the result under a new run name (e.g. ``<name>_finetune``)
     so the frozen stage's checkpoint and record stay as they were.
@@ -619,24 +634,15 @@ def unfreeze_top(
     if blocks is None and layers is None:
         blocks = 2
     base.trainable = True
-    candidates = [layer for layer in base.layers if layer.weights]
-    chosen: set[int] = set()
     if layers is not None:
+        candidates = [layer for layer in base.layers if layer.weights]
         chosen = {id(layer) for layer in candidates[-layers:]} if layers > 0 else set()
     else:
-        seen: list[str] = []
-        for layer in reversed(candidates):
-            block = _block_id(layer.name)
-            if block is not None and block not in seen:
-                seen.append(block)
-            if len(seen) > blocks:
-                break
-            chosen.add(id(layer))
-        if blocks == 0:
-            chosen = set()
+        chosen = {id(layer) for layer in top_blocks(base, blocks)}
     unfrozen = []
     for layer in base.layers:
-        trainable = id(layer) in chosen and not isinstance(layer, keras.layers.BatchNormalization)
+        trainable = id(layer) in chosen and bool(layer.weights) and not isinstance(layer,
+                                                                                keras.layers.BatchNormalization)
         layer.trainable = trainable
         if trainable:
             unfrozen.append(layer.name)
@@ -677,5 +683,6 @@ __all__ = [
     "load_base",
     "make_optimizer",
     "model_table",
+    "top_blocks",
     "unfreeze_top",
 ]

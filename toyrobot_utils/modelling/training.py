@@ -254,7 +254,7 @@ def fit(
     epochs: int = 50,
     patience: int | None = None,
     models_dir: str | Path | None = None,
-    lr_reducer: bool | Mapping[str, Any] = False,
+    lr_reducer: bool | Mapping[str, Any] | keras.callbacks.ReduceLROnPlateau = False,
     seed: int = config.SEED,
     deterministic: bool = True,
     settings: Mapping[str, Any] | None = None,
@@ -285,8 +285,9 @@ def fit(
     loss) for that many epochs (None: every epoch, as the write-up). ``keep``: which epoch the run keeps,
     ``stopping.BEST_ON_VALIDATION`` or ``stopping.LAST_EPOCH`` (a fixed budget, for a validation split too small to
     choose on: ``stopping.keep_rule``; early stopping is then off and the last epoch is saved once, at the end).
-    ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``) or a dict.
-    ``settings`` (image size, preprocessing, augment...) goes into the record as given; ``image_size``,
+    ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``), a dict, or a
+    ``ReduceLROnPlateau`` (05 builds one; used as it is, recorded as a dict). ``settings`` (image size, preprocessing,
+    augment...) goes into the record as given; ``image_size``,
     ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
     ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end;
     ``tensorboard`` adds TensorBoard's, writing per-epoch scalars to ``models/logs/<name>/<start time>/``.
@@ -317,7 +318,7 @@ def fit(
         state = _new_state(name, params, run_lineage, previous)
 
     seed_everything(seed, deterministic)
-    history = _train(model, train, val, paths, state, epochs=epochs, patience=patience, reducer_args=reducer_args,
+    history = _train(model, train, val, paths, state, epochs=epochs, patience=patience, lr_reducer=lr_reducer,
                      tensorboard=tensorboard, callbacks=callbacks, saved_model=saved_model, verbose=verbose, keep=keep)
     record, replaced = _keep_or_replace(
         name, paths, state, history, previous, network=network, model=model, epochs=epochs, settings=settings,
@@ -362,9 +363,22 @@ def _reused(name: str, paths: dict, previous: dict, say) -> RunResult:
 
 
 def _reducer_arguments(lr_reducer) -> dict | None:
+    if isinstance(lr_reducer, keras.callbacks.ReduceLROnPlateau):
+        return reducer_settings(lr_reducer)
     if not lr_reducer:
         return None
     return {**LR_REDUCER_DEFAULTS, **(dict(lr_reducer) if isinstance(lr_reducer, Mapping) else {})}
+
+
+def reducer_settings(reducer: keras.callbacks.ReduceLROnPlateau) -> dict:
+    """A ``ReduceLROnPlateau``'s settings as ``fit`` records them: the ``LR_REDUCER_DEFAULTS`` keys, plus any
+    other setting that differs from Keras' default (so a run with the defaults has the lineage of ``True``)."""
+    keras_default = keras.callbacks.ReduceLROnPlateau()
+    settings = {key: getattr(reducer, key) for key in LR_REDUCER_DEFAULTS}
+    for key in ("min_delta", "cooldown", "mode"):
+        if getattr(reducer, key) != getattr(keras_default, key):
+            settings[key] = getattr(reducer, key)
+    return settings
 
 
 def _completed_settings(settings, network: keras.Model, lr_reducer) -> dict:
@@ -453,7 +467,7 @@ def _new_state(name: str, params: dict, run_lineage: dict, previous: dict | None
     }
 
 
-def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, reducer_args, callbacks, saved_model,
+def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, lr_reducer, callbacks, saved_model,
            tensorboard, verbose, keep=BEST_ON_VALIDATION) -> pd.DataFrame:
     """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup, TensorBoard."""
     state_path = paths["backup"] / STATE_FILE
@@ -463,7 +477,9 @@ def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, red
     checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
                                        initial_loss_threshold=state.get("best_loss"), verbose=0,
                                        model_to_save=saved_model, keep=keep)
-    reducer = keras.callbacks.ReduceLROnPlateau(verbose=0, **reducer_args) if reducer_args else None
+    reducer_args = _reducer_arguments(lr_reducer)
+    reducer = (lr_reducer if isinstance(lr_reducer, keras.callbacks.ReduceLROnPlateau) else
+               keras.callbacks.ReduceLROnPlateau(verbose=0, **reducer_args) if reducer_args else None)
     recorder = _RunRecorder(state, state_path, checkpoint, reducer)
     backup = keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False)
     stopper = [_StopWhenStalled(state, patience)] if patience else []
@@ -673,6 +689,7 @@ __all__ = [
     "tensorboard_callback",
     "time_stamp",
     "LR_REDUCER_DEFAULTS",
+    "reducer_settings",
     "LoadedRun",
     "update_record",
     "RunResult",

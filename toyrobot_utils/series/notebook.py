@@ -31,7 +31,8 @@ def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True, pr
           network: str = "conv_net") -> Folders:
     """Create the output folders, choose the precision the networks train in (``modelling.precision``: ``precision``,
     else the environment's ``TOYROBOT_PRECISION``, else ``auto``, which measures once per machine whether bfloat16
-    pays for the ``network`` family the notebook trains: "conv_net", or "transfer" for MobileNetV2), seed
+    pays for the ``network`` family the notebook trains: "conv_net", or "transfer" for MobileNetV2; a notebook's
+    ``precision = "auto"`` parameter chooses nothing, so ``TOYROBOT_PRECISION`` still applies), seed
     Python/NumPy/TensorFlow, train on every GPU when there are several (``devices.use_all_gpus``), and print the
     versions, devices and precision this run used."""
     _inline_figures()
@@ -40,7 +41,7 @@ def setup(data_dir, models_dir, figures_dir, seed: int, verbose: bool = True, pr
     folders.models.mkdir(parents=True, exist_ok=True)
     folders.figures.mkdir(parents=True, exist_ok=True)
     # Before seeding: a probe builds networks, which draws random numbers.
-    decision = precisions.use(precision, network=network)
+    decision = precisions.use(None if precision == "auto" else precision, network=network)
     keras.utils.set_random_seed(seed)
     strategy = devices.use_all_gpus()
     if verbose:

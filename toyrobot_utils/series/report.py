@@ -407,19 +407,23 @@ def _show_gradcam(run, cam: pd.DataFrame, examples: int, figures_dir) -> None:
                              name=name, figures_dir=figures_dir))
 
 
-def show_evaluation(run, test_split, folders, *, examples: int = 8, writeup: float | None = None) -> Evaluation:
+def show_evaluation(run, test_split, folders, *, examples: int = 8, writeup: float | None = None,
+                    results: dict | None = None) -> Evaluation:
     """The kept model on the test photos, end to end: predictions (stored beside the run's record for notebook 10),
     accuracy with its interval, confusion matrix, per-class accuracy, the most confident mistakes, Grad-CAM (layer
     listing, focus, depth insight, a grid) with every photo's overlay saved under ``figures/gradcam/<run>/``, and
-    the closing findings."""
-    results = evaluation.evaluate(run, test_split)
+    the closing findings. ``results``: this run's ``evaluation.evaluate`` when the notebook has shown its accuracy
+    and confusion matrix itself (02 builds them in the open): the report then starts at the per-class table."""
+    shown = results is not None
+    results = results if shown else evaluation.evaluate(run, test_split)
     comparison.save_test_results(run, results, models_dir=folders.models)
     predictions = results["df"]
-    show("### Test accuracy", accuracy_sentence(predictions, writeup),
-          "### Confusion matrix",
-          plots.confusion_heatmap(predictions, normalize=True, name=f"{run.name}_confusion",
-                                  figures_dir=folders.figures),
-          "### Per class", per_class_with_intervals(results),
+    if not shown:
+        show("### Test accuracy", accuracy_sentence(predictions, writeup),
+             "### Confusion matrix",
+             plots.confusion_heatmap(predictions, normalize=True, name=f"{run.name}_confusion",
+                                     figures_dir=folders.figures))
+    show("### Per class", per_class_with_intervals(results),
           "### The most confident mistakes")
     mistakes = results["mistakes"].drop(columns=["path", "correct"])
     show(mistakes if len(mistakes) else "No mistakes on the test photos.")
