@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class NotebookRun:
     end: datetime | None
     exception: bool | None
     parameters: dict
+    precision: str | None = None  # what setup() said it trains in ("training in mixed_bfloat16: ...")
 
     @property
     def recorded(self) -> bool:
@@ -72,15 +74,25 @@ def _time(text) -> datetime | None:
         return None
 
 
+PRECISION_LINE = re.compile(r"training in (float32|mixed_bfloat16|mixed_float16)\b")
+
+
 def read_notebook(path: Path) -> NotebookRun:
-    """The last papermill run recorded in ``path`` (duration None when papermill never ran it)."""
+    """The last papermill run recorded in ``path`` (duration None when papermill never ran it), with the precision
+    its ``setup()`` announced (None when it printed none)."""
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
     pm = nb.get("metadata", {}).get("papermill") or {}
     cells = 0.0
+    precision = None
     for cell in nb.get("cells", []):
         d = (cell.get("metadata", {}).get("papermill") or {}).get("duration")
         if isinstance(d, (int, float)):
             cells += float(d)
+        for output in cell.get("outputs", []):
+            text = output.get("text", "")
+            match = PRECISION_LINE.search("".join(text) if isinstance(text, list) else str(text))
+            if precision is None and match:
+                precision = match.group(1)
     duration = pm.get("duration")
     return NotebookRun(
         name=Path(path).name,
@@ -90,6 +102,7 @@ def read_notebook(path: Path) -> NotebookRun:
         end=_time(pm.get("end_time")),
         exception=pm.get("exception"),
         parameters=dict(pm.get("parameters") or {}),
+        precision=precision,
     )
 
 
@@ -130,7 +143,7 @@ def _short(name: str) -> str:
 
 
 def report_lines(records: list[NotebookRun], markdown: bool) -> list[str]:
-    head = ["notebook", "run started", "wall min (papermill)", "cells min", "status"]
+    head = ["notebook", "run started", "wall min (papermill)", "cells min", "precision", "status"]
     rows = []
     for r in records:
         if not r.recorded:
@@ -142,13 +155,14 @@ def report_lines(records: list[NotebookRun], markdown: bool) -> list[str]:
             status = "ok, " + (", ".join(f"{k}={v}" for k, v in shown.items()) if shown else "default parameters")
             if len(shown) < len(r.parameters):
                 status += " (models and figures elsewhere)"
-        rows.append([r.name, _stamp(r.start), _minutes(r.duration), _minutes(r.cells if r.recorded else None), status])
+        rows.append([r.name, _stamp(r.start), _minutes(r.duration), _minutes(r.cells if r.recorded else None),
+                     r.precision or "—", status])
     if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|---|---|---|---|---|"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(x) + " |" for x in rows]
     else:
         widths = [max(len(h), *(len(x[i]) for x in rows)) for i, h in enumerate(head)]
-        fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 1, 4) else c.rjust(w)  # noqa: E731
+        fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 1, 4, 5) else c.rjust(w)  # noqa: E731
                                       for i, (c, w) in enumerate(zip(cells, widths)))
         lines = [fmt(head)] + [fmt(x) for x in rows]
     return lines
@@ -203,6 +217,7 @@ def committed(args, argv) -> int:
         *report_lines(records, markdown=True),
         "",
         *[f"- {line}" for line in summary],
+        *([f"- {args.note}"] if args.note else []),
     ])
     _write("series_wall_time", "Series wall time: the committed run (papermill records)", body, argv, args.results)
     return 0
@@ -284,6 +299,7 @@ def main(argv=None) -> int:
                         help="--run: papermill parameter for every notebook, e.g. -p epochs 5")
     parser.add_argument("--keep", type=Path, help="--run: keep the executed notebooks, models and figures here")
     parser.add_argument("--results", type=Path, help="RESULTS.md to write (default benchmarks/RESULTS.md)")
+    parser.add_argument("--note", help="a sentence added to the section (how the records were made)")
     args = parser.parse_args(argv)
     if not args.run and (args.only or args.parameter or args.keep):
         parser.error("--only, -p and --keep go with --run")

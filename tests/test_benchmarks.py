@@ -128,11 +128,15 @@ def test_aims_are_reported_as_not_met_when_they_are_not():
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _notebook(path: Path, start: str | None, end: str | None, duration: float | None, cells=(1.0, 2.0)) -> None:
+def _notebook(path: Path, start: str | None, end: str | None, duration: float | None, cells=(1.0, 2.0),
+              said: str | None = None) -> None:
+    """A notebook with papermill's record; ``said``: what its first cell printed (setup()'s precision line)."""
     meta = {} if start is None else {"papermill": {"duration": duration, "start_time": start, "end_time": end,
                                                    "exception": None, "parameters": {}}}
     nb = {"cells": [{"cell_type": "code", "metadata": {"papermill": {"duration": d}}, "source": [], "outputs": []}
                     for d in cells], "metadata": meta, "nbformat": 4, "nbformat_minor": 5}
+    if said is not None:
+        nb["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": [said]}]
     path.write_text(json.dumps(nb))
 
 
@@ -140,7 +144,8 @@ def test_series_wall_time_reads_the_papermill_records(tmp_path):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     _notebook(notebooks / "01_data.ipynb", "2026-01-01T10:00:00+00:00", "2026-01-01T10:01:00+00:00", 60.0)
-    _notebook(notebooks / "02_baseline.ipynb", "2026-01-01T10:01:01+00:00", "2026-01-01T10:31:01+00:00", 1800.0)
+    _notebook(notebooks / "02_baseline.ipynb", "2026-01-01T10:01:01+00:00", "2026-01-01T10:31:01+00:00", 1800.0,
+              said="training in mixed_bfloat16: 2.0x faster than float32 on this CPU (conv nets)\n")
     _notebook(notebooks / "03_dropout.ipynb", None, None, None)
     _notebook(notebooks / "09_mobilenetv2.ipynb", "2026-01-02T08:00:00+00:00", "2026-01-02T08:03:00+00:00", 180.0)
     (notebooks / "tmpabc.ipynb").write_text("{}")  # an unfinished run's temporary file is not a series notebook
@@ -154,7 +159,9 @@ def test_series_wall_time_reads_the_papermill_records(tmp_path):
     assert "run 2: 09 from 2026-01-02 08:00 UTC" in out and "2 separate runs" in out
     assert "03_dropout.ipynb" in out and "no papermill record" in out and "tmpabc" not in out
     section = _section(results, "series_wall_time")
-    assert "| 02_baseline.ipynb | 2026-01-01 10:01 UTC | 30.0 | 0.1 | ok, default parameters |" in section
+    assert ("| 02_baseline.ipynb | 2026-01-01 10:01 UTC | 30.0 | 0.1 | mixed_bfloat16 | ok, default parameters |"
+            in section)
+    assert "| 01_data.ipynb | 2026-01-01 10:00 UTC | 1.0 | 0.1 | — | ok, default parameters |" in section
 
 
 @pytest.mark.slow  # starts a Jupyter kernel and executes notebook 01 through the real run command (~30-60 s)
