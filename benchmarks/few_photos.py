@@ -8,8 +8,10 @@ seeded choice of N training photos and V validation photos per class (symbolic l
 copies) is trained on twice:
 
 - **recipe**: the series' transfer recipe as notebook 09 runs it, ``transfer.fit_frozen`` then ``transfer.fine_tune``
-  with ``transfer.RECIPE``: the best epoch of each stage and the stage itself are chosen on the V validation photos
-  per class (``stopping.better_on_validation``: accuracy, ties broken by validation loss);
+  with ``transfer.RECIPE``: on a validation split large enough to compare (``stats.too_small_to_compare``), the best
+  epoch of each stage and the stage itself are chosen on it (``stopping.better_on_validation``: accuracy, ties broken
+  by validation loss); on a smaller one, as at every size here, each stage keeps its last epoch and the training
+  photos decide whether fine-tuning is kept (``transfer.FINE_TUNE_MIN_PHOTOS_PER_CLASS``);
 - **reference**: a linear classifier (Dense softmax, Adam 1e-3, batch 32) on the frozen ImageNet MobileNetV2's pooled
   features of the same N training photos per class, trained for a fixed ``--reference-epochs`` (100) and kept as it
   ends: no validation photos, no choice.
@@ -183,8 +185,9 @@ def notes(reference_epochs: int) -> str:
     return (f"- Each draw: a seeded choice of training and validation photos per class; both models see the same "
             f"photos and are scored on the full test split. Mean ± standard deviation (min–max) over the draws.\n"
             f"- Recipe: `transfer.fit_frozen` + `transfer.fine_tune` with `transfer.RECIPE` (notebook 09's defaults); "
-            f"every choice (best epoch, early stopping, frozen or fine-tuned) made on the draw's validation photos: "
-            f"accuracy, ties broken by validation loss.\n"
+            f"on the draw's validation photos, too few to compare (`stats.too_small_to_compare`), each stage keeps "
+            f"its last epoch and the fine-tuned stage is kept from {transfer.FINE_TUNE_MIN_PHOTOS_PER_CLASS} training "
+            f"photos per class (`transfer.keep_fine_tuned`); no test photo plays a part in a choice.\n"
             f"- Reference: Dense softmax on the frozen MobileNetV2's pooled features of the training photos, Adam "
             f"1e-3, batch 32, {reference_epochs} epochs, last epoch kept (no validation photos, no choice).")
 

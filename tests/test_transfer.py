@@ -309,6 +309,37 @@ def test_the_fine_tuning_decision_is_made_on_validation_accuracy_then_loss():
     assert kept and "raised the best validation accuracy (90.0 % frozen, 100.0 % fine-tuned" in reason
 
 
+def test_on_too_few_validation_photos_the_training_photos_decide_whether_fine_tuning_is_kept():
+    better = {"best_val_accuracy": 1.0, "best_val_loss": 0.1, "best_epoch": 3, "epochs_run": 3}
+    worse = {"best_val_accuracy": 0.5, "best_val_loss": 2.0}
+    minimum = transfer.FINE_TUNE_MIN_PHOTOS_PER_CLASS
+    kept, reason = transfer.keep_fine_tuned(better, worse, validation_photos=18, training_photos_per_class=minimum)
+    assert kept and "18 validation photos are too few to compare" in reason and f"{minimum} in the smallest" in reason
+    assert "the fine-tuned model is the transfer model" in reason
+    kept, reason = transfer.keep_fine_tuned(worse, better, validation_photos=18, training_photos_per_class=minimum - 1)
+    assert not kept and f"fewer than {minimum}" in reason and "the frozen model stays" in reason
+    # enough validation photos (or an unknown training set): validation decides, as always
+    assert not transfer.keep_fine_tuned(better, worse, validation_photos=150, training_photos_per_class=minimum)[0]
+    assert not transfer.keep_fine_tuned(better, worse, validation_photos=18)[0]
+
+
+def test_fine_tune_leaves_the_decision_to_the_training_photos_only_when_validation_is_too_small(tiny_data, tmp_path):
+    """tiny_data: 6 validation photos; its smallest training class decides, whatever validation says."""
+    _, splits = tiny_data
+    smallest = transfer.smallest_class(splits["training"])
+    assert smallest == int(np.bincount(splits["training"].labels).min()) and transfer.smallest_class(
+        data.dataset_of(splits["training"])) is None
+    frozen = transfer.fit_frozen(tiny_block_transfer(), splits["training"], splits["validation"], name="few",
+                                 epochs=1, models_dir=tmp_path, verbose=0)
+    result = transfer.fine_tune(frozen, splits["training"], splits["validation"], name="few_ft", epochs=1,
+                                models_dir=tmp_path, verbose=0)
+    assert result.kept == (smallest >= transfer.FINE_TUNE_MIN_PHOTOS_PER_CLASS)
+    assert "too few to compare the two stages" in result.reason and result.run.record["fine_tune_kept"] == result.kept
+    chosen = transfer.fine_tune(frozen, splits["training"], splits["validation"], name="chosen_ft", epochs=1,
+                                models_dir=tmp_path, verbose=0, keep=stopping.BEST_ON_VALIDATION)
+    assert "too few" not in chosen.reason
+
+
 def test_fine_tuning_runs_on_a_saturated_validation_set_and_is_kept_only_when_validation_improves(tiny_data, tmp_path):
     """A frozen stage with every validation photo right is fine-tuned all the same (100 % on a few photos says
     little); the fine-tuned stage replaces it only when it is better on validation: accuracy, then loss."""
@@ -321,7 +352,8 @@ def test_fine_tuning_runs_on_a_saturated_validation_set_and_is_kept_only_when_va
                                   models_dir=tmp_path, verbose=0)
         return dataclasses.replace(run, record={**run.record, "best_val_accuracy": best, "best_val_loss": loss})
 
-    kwargs = dict(epochs=2, patience=None, models_dir=tmp_path, verbose=0)
+    # told to choose on these 6 validation photos (by default so few leave the decision to the training photos)
+    kwargs = dict(epochs=2, patience=None, models_dir=tmp_path, verbose=0, keep=stopping.BEST_ON_VALIDATION)
     unsure = frozen_scoring(1.0, 50.0, "unsure")  # every photo right, barely
     result = transfer.fine_tune(unsure, splits["training"], splits["validation"], name="unsure_ft", **kwargs)
     assert result.run is not None and (tmp_path / "unsure_ft.keras").is_file()  # not skipped at 100 %
