@@ -288,10 +288,9 @@ def test_fine_tuning_trains_the_top_on_cached_activations(tiny_data, tmp_path):
         x = layer(x, training=False)
     np.testing.assert_allclose(np.asarray(x), model.predict(images, verbose=0), atol=1e-5)
 
-    assert result.kept == stopping.better_on_validation(run.best_val_accuracy, run.record["best_val_loss"],
-                                                        frozen.best_val_accuracy, frozen.record["best_val_loss"])
-    assert (("raised" in result.reason or "lowered" in result.reason) == result.kept
-            and run.record["fine_tune_kept"] == result.kept)
+    # 6 validation photos are too few to compare the stages: the smallest training class decides
+    assert result.kept == (transfer.smallest_class(splits["training"]) >= transfer.FINE_TUNE_MIN_PHOTOS_PER_CLASS)
+    assert "too few to compare the two stages" in result.reason and run.record["fine_tune_kept"] == result.kept
     assert result.best is (run if result.kept else frozen)
 
 

@@ -109,7 +109,8 @@ def prepare_photos(photos: Path, models_dir: Path, name: str, seed: int, say) ->
 def fit_recipe(datasets, *, name: str, base: str, size, models_dir: Path, seed: int, epochs: int, patience: int,
                fine_tune_epochs: int, weights, say):
     """Notebook 09's two stages with ``transfer.RECIPE``'s settings: the head on cached base features with augmented
-    copies, then the base's top blocks fine-tuned (kept only when validation improves). Returns the FineTuning."""
+    copies, then the base's top blocks fine-tuned (kept when validation improves; on too few validation photos to
+    compare, from ``transfer.FINE_TUNE_MIN_PHOTOS_PER_CLASS`` training photos per class). Returns the FineTuning."""
     # TensorFlow and Keras load here, not at import (see the module's docstring)
     from toyrobot_utils.modelling import models, stopping, transfer
     from toyrobot_utils.modelling.progress import EpochProgress
