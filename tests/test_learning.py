@@ -3,6 +3,8 @@ and the sentences the report and notebook 10 state about it (each present when p
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -104,6 +106,7 @@ def test_learning_state_and_its_sentences_on_planted_histories():
     h = slow_start()
     summary = report.training_summary(record(h), h)
     assert "Still learning when training ended" in summary and "Under-fitting" in summary
+    assert re.search(r"training loss by [+-]\d+\.\d % \(least-squares", summary)  # "73.3 %", the series' format
     assert "did not learn" not in summary
     verdict = report.findings(record(h), h, _results(), None)[0]
     assert "under-fitting" in verdict and "no sign of over-fitting" not in verdict

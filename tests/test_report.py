@@ -354,6 +354,9 @@ def test_duel_lines_say_which_differences_are_noise():
     assert lines[0].startswith("- **Tuned network:** test accuracy 90.7 %") and "68.7 %" in lines[0]
     assert "3 photos only the tuned network got right, 2 only the best hand-built network (model 7)" in lines[1]
     assert lines[1].endswith("within the noise.")
+    tests.loc[0, "only A right"] = 1  # one photo, not "1 photos" (the 4 December run's 08 said so)
+    line = tuning_report.duel_lines(table, tests, winner, {"best_val_accuracy": 0.847, "params_total": 608_485})[1]
+    assert "1 photo only the tuned network got right" in line and "1 photos" not in line
 
 
 def test_notebook_09_states_the_fine_tuning_decision_once(monkeypatch):
