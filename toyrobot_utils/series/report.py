@@ -109,8 +109,8 @@ def learning_sentences(record: dict, history: pd.DataFrame) -> str:
     if state["still_learning"]:
         text += (f" **Still learning when training ended:** over the last {plural(state['window'], 'epoch')} "
                  f"training accuracy changed by {state['gain'] * 100:+.1f} points and the training loss by "
-                 f"{-state['loss_drop'] * 100:+.1f} % (least-squares lines), and training accuracy is not running ahead of "
-                 "validation; more epochs would likely help.")
+                 f"{-state['loss_drop'] * 100:+.1f} % (least-squares lines), and training accuracy is not running "
+                 "ahead of validation; more epochs would likely help.")
     return text
 
 

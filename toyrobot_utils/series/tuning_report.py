@@ -212,7 +212,8 @@ def duel_lines(table: pd.DataFrame, tests: pd.DataFrame, winner: Winner, record:
 
     def verdict(other):
         row = tests[(tests["model A"] == first) & (tests["model B"] == other)].iloc[0]
-        return (f"{plural(int(row['only A right']), 'photo')} only the {first} got right, {row['only B right']} only the {other}: "
+        return (f"{plural(int(row['only A right']), 'photo')} only the {first} got right, "
+                f"{row['only B right']} only the {other}: "
                 f"p = {row['p-value']:.2f}, "
                 + ("a real difference" if row["verdict"] == "real" else "within the noise"))
 
