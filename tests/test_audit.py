@@ -365,6 +365,7 @@ def test_a_split_too_small_to_tell_models_apart_is_reported_with_the_photos_that
     assert "6 photos" in validation and f"{100 * width:.0f} points wide" in validation
     assert f"About {stats.photos_to_halve(6, 0.85)} validation photos" in validation
     assert "choose between models and epochs" in validation and "small validation split" in report.summary()
+    assert "keeps the last epoch" in validation and "decides whether fine-tuning is kept" in validation
     # the width halves at that count, not before
     halve = stats.photos_to_halve(6, 0.85)
     assert stats.interval_width(halve, 0.85) <= width / 2 < stats.interval_width(halve - 1, 0.85)

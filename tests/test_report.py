@@ -396,3 +396,13 @@ def test_transfer_notes_read_the_record():
     assert "top 4 blocks" in text and "at most 1 epoch," in text and "0.0002" in text and "copies" not in text
     plan = transfer_report.plan("vgg16", None, "m9_mobilenet_v2", augment=True, augment_copies=2)
     assert plan.name == "m9_vgg16" and "2 cached copies" in plan.changes
+
+
+def test_percent_table_writes_shares_and_gaps_as_the_sentences_do():
+    """Issue 30: tables showed 0.733333 beside sentences saying '73.3 %'; a gap is a difference in points."""
+    table = pd.DataFrame({"validation accuracy": [0.92, None], "gap": [-0.108, 0.05], "epochs": [50, 44]},
+                         index=[5, 6])
+    shown = report.percent_table(table, ["validation accuracy", "missing column"], points=["gap"])
+    assert list(shown["validation accuracy"]) == ["92.0 %", "–"]
+    assert list(shown["gap"]) == ["-10.8 points", "+5.0 points"]
+    assert list(shown["epochs"]) == [50, 44] and list(table["validation accuracy"])[0] == 0.92  # the rest as it was

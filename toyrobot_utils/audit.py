@@ -613,7 +613,8 @@ def small_split_warning(split: str, photos: int, classes: int) -> str | None:
     more = halve - photos
     use = "choose between models and epochs" if split == "validation" else "measure the chosen model"
     fixed = (" The transfer recipe therefore trains for its whole epoch budget and keeps the last epoch instead of "
-             "choosing one on these photos." if split == "validation" else "")
+             "choosing one on these photos, and the number of training photos, not these, decides whether "
+             "fine-tuning is kept." if split == "validation" else "")
     return (f"small {split} split: {photos} photos. An accuracy of about {100 * accuracy:.0f} % measured on them has "
             f"a 95 % interval {100 * width:.0f} points wide, and one photo moves it by {100 / photos:.1f} points, so "
             f"models closer than that cannot be told apart on it: it can only roughly {use}.{fixed} About {halve} "

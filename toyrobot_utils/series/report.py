@@ -51,10 +51,14 @@ def points(gap: float | None) -> str:
     return "–" if gap is None or pd.isna(gap) else f"{gap * 100:+.1f} points"
 
 
-def percent_table(table: pd.DataFrame, columns, digits: int = 1) -> pd.DataFrame:
+def percent_table(table: pd.DataFrame, columns, digits: int = 1, points=()) -> pd.DataFrame:
     """``table`` with ``columns`` (those present) written as '73.3 %': how the series shows a share in a table, as in
-    its sentences; raw floats (0.733333) read as something else."""
-    return table.assign(**{c: table[c].map(lambda v: percent(v, digits)) for c in columns if c in table})
+    its sentences; raw floats (0.733333) read as something else. ``points``: differences of two shares (the
+    train-validation gap) written as '-10.8 points', as the sentences say them."""
+    shown = {c: table[c].map(lambda v: percent(v, digits)) for c in columns if c in table}
+    shown.update({c: table[c].map(lambda v: "–" if pd.isna(v) else f"{float(v) * 100:+.{digits}f} points")
+                  for c in points if c in table})
+    return table.assign(**shown)
 
 
 def names(labels) -> str:
