@@ -297,12 +297,19 @@ def test_show_training_draws_the_learning_rate_only_when_it_changed(tiny_run, tm
     assert (tmp_path / "planted_learning_rate.png").exists() is drawn
 
 
-def test_experiment_test_runs_store_predictions_and_every_overlay(tiny_run):
+def test_experiment_test_runs_store_predictions_and_every_overlay(tiny_run, monkeypatch):
     run, folders = tiny_run
     test = data.load_split(folders.data, "test", image_size=(40, 40), shuffle=False)
     table, cams = experiments.test_runs({1: run}, test, folders)
     assert list(table.index) == [1] and 0 <= table.loc[1, "test accuracy"] <= 1 and "–" in table.loc[1, "95 % interval"]
     assert len(cams[1]) == 9 and len(list((folders.figures / "gradcam" / run.name).glob("*.jpg"))) == 9
+    # 06's focus ratio is notebook 10's: a ratio of the two means (gradcam.focus_ratio), not a mean of per-photo ratios
+    planted = cams[1].assign(focus=[0.5] + [0.1] * 8, mask_area=[0.05] + [0.4] * 8)
+    assert gradcam.focus_ratio(planted) == pytest.approx((1.3 / 9) / (3.25 / 9))
+    monkeypatch.setattr(experiments.gradcam, "gradcam_table", lambda *args, **kwargs: (planted, {}))
+    monkeypatch.setattr(experiments.gradcam, "save_overlays", lambda *args, **kwargs: [])
+    table, _ = experiments.test_runs({1: run}, test, folders)
+    assert table.loc[1, "focus ÷ chance"] == pytest.approx(gradcam.focus_ratio(planted))
 
 
 def test_notebook_10_saves_every_models_overlays_and_shows_the_depth_insight_of_the_runs_only_it_evaluates(

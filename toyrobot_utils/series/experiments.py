@@ -96,7 +96,8 @@ def test_runs(runs: Mapping[int, object], test_split, folders) -> tuple[pd.DataF
         correct, total = int(results["df"]["correct"].sum()), len(results["df"])
         low, high = stats.wilson_interval(correct, total)
         rows.append({"model": number, "test accuracy": correct / total, "95 % interval": stats.interval_text(low, high),
-                     "focus on the toy": cam["focus"].mean(), "focus ÷ chance": cam["focus_lift"].mean()})
+                     # the same focus and ratio (of the means) as notebook 10's table: comparison.focus_table
+                     "focus on the toy": cam["focus"].mean(), "focus ÷ chance": gradcam.focus_ratio(cam)})
         cams[number] = cam
     return pd.DataFrame(rows).set_index("model"), cams
 
