@@ -287,8 +287,7 @@ def fit(
     choose on: ``stopping.keep_rule``; early stopping is then off and the last epoch is saved once, at the end).
     ``lr_reducer``: True for ``ReduceLROnPlateau`` on validation loss (``LR_REDUCER_DEFAULTS``), a dict, or a
     ``ReduceLROnPlateau`` (05 builds one; used as it is, recorded as a dict). ``settings`` (image size, preprocessing,
-    augment...) goes into the record as given; ``image_size``,
-    ``preprocessing`` and ``lr_reducer`` are filled in when missing so predictions can repeat the training input.
+    augment...) go into the record; missing ``image_size``, ``preprocessing``, ``lr_reducer`` are filled in.
     ``callbacks`` run before the run's own (checkpoint, LR reducer, recorder, backup) at every epoch end;
     ``tensorboard`` adds TensorBoard's, writing per-epoch scalars to ``models/logs/<name>/<start time>/``.
     ``saved_model``: the network the checkpoint writes and the record describes when it contains ``model``
@@ -472,14 +471,11 @@ def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, lr_
     """Keras' fit with the run's own callbacks: atomic best checkpoint, LR reducer, recorder, backup, TensorBoard."""
     state_path = paths["backup"] / STATE_FILE
     threshold = state["best"] if paths["model"].is_file() else None
-    # Keras' checkpoint and reducer stay silent: their lines (one per epoch, with the file's absolute path) would
-    # fill a notebook; the epoch log marks the kept epoch and shows a cut, and fit names the file once at the end.
-    checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold,
-                                       initial_loss_threshold=state.get("best_loss"), verbose=0,
-                                       model_to_save=saved_model, keep=keep)
-    reducer_args = _reducer_arguments(lr_reducer)
-    reducer = (lr_reducer if isinstance(lr_reducer, keras.callbacks.ReduceLROnPlateau) else
-               keras.callbacks.ReduceLROnPlateau(verbose=0, **reducer_args) if reducer_args else None)
+    # Keras' checkpoint and reducer stay silent (a line per epoch, with absolute paths): the epoch log speaks instead
+    checkpoint = AtomicModelCheckpoint(paths["model"], initial_value_threshold=threshold, verbose=0, keep=keep,
+                                       initial_loss_threshold=state.get("best_loss"), model_to_save=saved_model)
+    reducer_args = None if isinstance(lr_reducer, keras.callbacks.ReduceLROnPlateau) else _reducer_arguments(lr_reducer)
+    reducer = keras.callbacks.ReduceLROnPlateau(verbose=0, **reducer_args) if reducer_args else lr_reducer or None
     recorder = _RunRecorder(state, state_path, checkpoint, reducer)
     backup = keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False)
     stopper = [_StopWhenStalled(state, patience)] if patience else []
