@@ -31,10 +31,9 @@ from toyrobot_utils.modelling import stopping, training  # noqa: E402
 PATIENCES = (5, 10, 15, 20)
 
 
-def replay_table(models_dir: Path, patiences=PATIENCES) -> pd.DataFrame:
-    """One row per run trained without early stopping: its best epoch and validation accuracy, and per patience the
-    best validation accuracy early stopping keeps (``p<k> val``) and the epochs it saves (``p<k> saved``)."""
-    rows = []
+def full_length_runs(models_dir: Path, column: str):
+    """(name, record, history) of every run in ``models_dir`` trained without early stopping (one that stopped early
+    itself has no later epochs to replay) whose history has ``column``."""
     for record_path in sorted(Path(models_dir).glob("*.json")):
         name = record_path.stem
         try:
@@ -42,8 +41,15 @@ def replay_table(models_dir: Path, patiences=PATIENCES) -> pd.DataFrame:
             history = training.load_history(name, models_dir)
         except (FileNotFoundError, ValueError, KeyError):
             continue
-        if record.get("patience") or history.empty or "val_accuracy" not in history:
-            continue  # stopped early itself: its later epochs are unknown
+        if not record.get("patience") and not history.empty and column in history:
+            yield name, record, history
+
+
+def replay_table(models_dir: Path, patiences=PATIENCES) -> pd.DataFrame:
+    """One row per run trained without early stopping: its best epoch and validation accuracy, and per patience the
+    best validation accuracy early stopping keeps (``p<k> val``) and the epochs it saves (``p<k> saved``)."""
+    rows = []
+    for name, record, history in full_length_runs(models_dir, "val_accuracy"):
         full = stopping.replay_patience(history, None)
         row = {"run": name, "epochs": len(history), "best epoch": full["best_epoch"],
                "best val": full["best_val_accuracy"], "s/epoch": record.get("seconds_per_epoch")}
@@ -75,15 +81,7 @@ def rules_table(models_dirs, patience: int = 10, budgets=(50, 80), gains=(0.01, 
     epoch it keeps ("stop / val"), beside the run's best within that budget."""
     rows = []
     for models_dir in models_dirs:
-        for record_path in sorted(Path(models_dir).glob("*.json")):
-            name = record_path.stem
-            try:
-                record = training.load_record(name, models_dir)
-                history = training.load_history(name, models_dir)
-            except (FileNotFoundError, ValueError, KeyError):
-                continue
-            if record.get("patience") or history.empty or "accuracy" not in history:
-                continue
+        for name, _record, history in full_length_runs(models_dir, "accuracy"):
             for budget in budgets:
                 if budget > len(history):
                     continue

@@ -245,6 +245,10 @@ def test_early_stopping_replays_full_length_runs(tmp_path):
     assert summary.loc[0, "runs that lose accuracy"] == 1
     assert summary.loc[0, "largest loss (points)"] == pytest.approx(20)
     assert "| patience |" in _section(results, "early_stopping")
+    rules = module.rules_table([models_dir], patience=3, budgets=(8, 9), gains=(0.02,)).set_index("run")
+    assert list(rules.index) == ["late", "steady"]  # the run that stopped itself left out; no 9-epoch budget
+    assert rules.loc["late", "best in budget"] == "7 / 80.0%"
+    assert rules.loc["late", "patience 3 alone"] == "5 / 60.0%"
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -85,6 +85,30 @@ def test_a_slow_start_does_not_stop_and_a_flat_run_does():
         stopping.stalled(over, 10, rule="never")
 
 
+def test_a_fitted_run_stops_though_its_loss_still_falls():
+    """MobileNetV2 fine-tuned on the built-in set: every training photo right from epoch 9, the training loss halving
+    every few epochs, the best validation epoch 3. A falling loss at 100 % is confidence, not learning: patience 8
+    stops it at epoch 11. The same curves at 90 % training accuracy are still learning and go on, and so does a
+    fitted run whose validation loss still falls (its growing confidence generalises: MobileNetV2's frozen head)."""
+    epochs = np.arange(1, 31)
+    val = np.where(epochs == 3, 0.993, 0.987)
+    fitted = history(np.where(epochs >= 9, 1.0, 0.995), val, loss=np.where(epochs == 3, 0.017, 0.03))
+    fitted["loss"] = 0.3 * 0.7 ** epochs
+    rows = fitted.to_dict("records")
+    assert stopping.loss_drop(rows[:11], 8) > stopping.STILL_LEARNING_LOSS_DROP
+    assert not stopping.still_learning(rows[:11], 10) and stopping.stalled(rows[:11], 8)
+    assert stopping.replay_patience(fitted, 8)["stopped_after"] == 11
+    assert stopping.replay_patience(fitted, 8)["best_epoch"] == 3
+    learning = fitted.assign(accuracy=0.9)
+    assert stopping.still_learning(learning.to_dict("records")[:11], 10)
+    assert stopping.replay_patience(learning, 8)["stopped_after"] == 30
+    assert not stopping.learning_state(fitted, 5)["still_learning"]
+    generalising = fitted.assign(val_loss=0.05 * 0.995 ** epochs)  # 5 % lower every 10 epochs, never a 1 % tie-break
+    assert stopping.loss_drop(generalising.to_dict("records")[:11], 10, "val_loss") > 0.04
+    assert stopping.still_learning(generalising.to_dict("records")[:11], 10)
+    assert stopping.replay_patience(generalising, 8)["stopped_after"] == 30
+
+
 def test_training_gain_reads_the_least_squares_line():
     rows = [{"epoch": e, "accuracy": 0.2 + 0.01 * e} for e in range(1, 21)]
     assert stopping.training_gain(rows, 10) == pytest.approx(0.10)

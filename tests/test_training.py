@@ -291,6 +291,10 @@ def test_patience_stops_a_stalled_run_and_survives_an_interruption(tmp_path):
     assert whole.record["epochs_run"] == 5 and whole.record["stopped_early_at"] == 5  # 5 - 2 >= 3
     assert whole.record["best_epoch"] == 2 and whole.record["patience"] == 3
     assert whole.record["lineage"]["settings"]["patience"] == 3
+    # stalled on the last epoch of its budget: it ran its budget, it was not stopped early
+    budget = training.fit(tiny_model(), *data(), models_dir=tmp_path / "budget",
+                          callbacks=[ScriptedValAccuracy(script)], **{**kwargs, "epochs": 5})
+    assert budget.record["epochs_run"] == 5 and budget.record["stopped_early_at"] is None
 
     # interrupted after epoch 3, then resumed: it stops where the uninterrupted run stopped
     with pytest.raises(KeyboardInterrupt):

@@ -219,7 +219,7 @@ class _StopWhenStalled(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         rows = self.state["rows"]
-        if stalled(rows, self.patience):
+        if stalled(rows, self.patience) and epoch + 1 < self.params.get("epochs", float("inf")):  # not its budget's end
             self.model.stop_training = True
             self.state["stopped_early_at"] = rows[-1]["epoch"]
 
