@@ -340,3 +340,69 @@ def test_few_photos_summary_counts_draws_won_and_the_stage_kept():
     line = few.summary(rows).iloc[0]
     assert line["draws won / tied / lost"] == "1 / 1 / 1" and line["fine-tuned stage kept"] == "1 of 3"
     assert line["recipe − reference"] == "+0.0 points" and line["recipe"] == "60.0% ± 10.0% (50.0%–70.0%)"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# bf16_ceiling.py
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _planted_run(models_dir: Path, name: str, model, *, precision: str, seconds_per_epoch: float, epochs: int,
+                 base: str | None = None) -> None:
+    """A record and .keras file as training.fit writes them (only the fields the ceiling reads)."""
+    model.save(models_dir / f"{name}.keras")
+    splits = {"training": {"photos": 40}, "validation": {"photos": 10}, "test": {"photos": 5}}
+    settings = {"precision": precision, **({"base": base} if base else {})}
+    (models_dir / f"{name}.json").write_text(json.dumps({
+        "name": name, "settings": settings, "seconds_per_epoch": seconds_per_epoch, "epochs_run": epochs,
+        "seconds": seconds_per_epoch * epochs, "lineage": {"photos": {"splits": splits}}}))
+
+
+def test_bf16_ceiling_reads_the_runs_and_bounds_the_wall_time(tmp_path):
+    import keras
+
+    from toyrobot_utils.modelling import models
+
+    module = _module("bf16_ceiling")
+    models_dir, notebooks = tmp_path / "models", tmp_path / "notebooks"
+    models_dir.mkdir()
+    notebooks.mkdir()
+    net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(8, 3, padding="same"),
+                            keras.layers.Flatten(), keras.layers.Dense(3)])
+    forward = models.count_flops(net)
+    assert forward == 2 * 16 * 16 * 9 * 3 * 8 + 2 * 16 * 16 * 8 * 3
+    _planted_run(models_dir, "m1_baseline", net, precision="mixed_bfloat16", seconds_per_epoch=0.5, epochs=10)
+    _planted_run(models_dir, "m1_float32", net, precision="float32", seconds_per_epoch=1.0, epochs=10)
+    _planted_run(models_dir, "m9_head", net, precision="mixed_bfloat16", seconds_per_epoch=1.0, epochs=10,
+                 base="mobilenet_v2")
+    rows = module.network_rows(models_dir, bf16_gflops=1.0)
+    assert [r["run"] for r in rows] == ["m1_baseline"]  # float32 and transfer runs left out
+    per_epoch = forward * (3 * 40 + 10)
+    assert rows[0]["achieved GFLOP/s"] == pytest.approx(per_epoch / 0.5 / 1e9)
+    assert rows[0]["share of the bf16 ceiling"] == pytest.approx(per_epoch / 0.5 / 1e9)
+
+    planted = [{"seconds": 100.0, "share of the bf16 ceiling": 0.5}, {"seconds": 300.0, "share of the bf16 ceiling":
+                                                                      0.75}]
+    b = module.bound(planted, wall=1000.0, search=200.0)
+    assert b["training"] == 600.0 and b["rest"] == 400.0 and b["median share"] == pytest.approx(0.625)
+    assert b["at ceiling"] == pytest.approx(400.0 + 50.0 + 225.0 + 200.0 * 0.625)
+
+    _notebook(notebooks / "07_keras_tuner.ipynb", "2026-01-01T10:00:00+00:00", "2026-01-01T10:05:00+00:00", 300.0)
+    nb = json.loads((notebooks / "07_keras_tuner.ipynb").read_text())
+    nb["cells"][1]["source"] = ["search = tuning.run_search(datasets)"]
+    (notebooks / "07_keras_tuner.ipynb").write_text(json.dumps(nb))
+    assert module.search_seconds(notebooks) == 2.0
+
+    module.ceiling = lambda dtype: {"float32": 200.0, "bfloat16": 400.0}[dtype]  # the measured part, planted
+    results = tmp_path / "RESULTS.md"
+    assert module.main(["--models-dir", str(models_dir), "--notebooks-dir", str(notebooks),
+                        "--results", str(results)]) == 0
+    section = _section(results, "bf16_ceiling")
+    assert "200 GFLOP/s in float32, 400 GFLOP/s in bfloat16** (2.00x)" in section and "| m1_baseline |" in section
+    assert "**5.0 min**" in section  # the one notebook's papermill duration
+
+
+def test_bf16_ceiling_measures_the_matrix_product():
+    proc = _run("bf16_ceiling.py", "--child", "bfloat16", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["gflops"] > 1.0
