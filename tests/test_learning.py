@@ -145,6 +145,9 @@ def test_learning_state_and_its_sentences_on_planted_histories():
     # the number of classes sets chance: 25-27 % is near chance with 5 classes (20 %), not with 50 (2 %)
     h = history(np.full(20, 0.25), np.full(20, 0.27))
     assert stopping.learning_state(h, 5)["did_not_learn"] and not stopping.learning_state(h, 50)["did_not_learn"]
+    # the curves are read over the window early stopping read: patience 20 -> the last 20 epochs, else 10
+    assert stopping.learning_state(h, 5, patience=20)["window"] == 20
+    assert stopping.learning_state(h, 5, patience=3)["window"] == stopping.learning_state(h, 5)["window"] == 10
 
 
 def _results() -> dict:
@@ -161,14 +164,16 @@ def test_notebook_10_names_the_models_that_did_not_learn(tmp_path):
     from toyrobot_utils.modelling import models
     from toyrobot_utils.series import results_report
 
-    for number, h in ((5, flat()), (6, slow_start())):
+    for number, h, test in ((5, flat(), 0.3), (6, slow_start(), 0.327)):
         name = models.MODEL_TABLE[number].name
-        write_json(tmp_path / f"{name}.json", {**record(h), "name": name, "test_accuracy": 0.3, "test_images": 300})
+        write_json(tmp_path / f"{name}.json", {**record(h), "name": name, "test_accuracy": test, "test_images": 300})
         h.to_csv(tmp_path / f"{name}_history.csv", index=False)
     table = comparison.compare_runs(tmp_path, numbers=[5, 6])
     assert table.loc[5, "learning"] == "did not learn"
     assert table.loc[6, "learning"] == "under-fitting, still learning at the end"
-    assert report.story_so_far(tmp_path, 6).loc[5, "learning"] == "did not learn"  # notebooks 02-06's story table
+    story = report.story_so_far(tmp_path, 6)  # notebooks 03-09's story table
+    assert story.loc[5, "learning"] == "did not learn"
+    assert story.loc[6, "test_accuracy"] == "32.7 %"  # not rounded to 30.0 % before it became a percentage
     table.index = table.index.astype(str)
     table = table.assign(latency_ms=1.0, file_mb=1.0, test_low=0.2, test_high=0.4)
     text = results_report.findings(table, pd.DataFrame(), None)

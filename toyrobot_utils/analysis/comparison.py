@@ -162,7 +162,7 @@ def learning_text(name: str, record: dict, models_dir) -> str:
         return ""
     if "accuracy" not in history or history.empty:
         return ""
-    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    state = learning_state(history, len(record.get("class_names") or []) or 1, patience=record.get("patience"))
     return ", ".join(text for key, text in (("did_not_learn", "did not learn"), ("under_fitting", "under-fitting"),
                                             ("still_learning", "still learning at the end")) if state[key])
 

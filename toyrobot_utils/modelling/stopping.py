@@ -189,13 +189,16 @@ def stalled(rows, patience: int, keep: str = BEST_ON_VALIDATION, rule: str = RUL
 NEAR_CHANCE = 0.10
 
 
-def learning_state(history: pd.DataFrame, classes: int, window: int = RECENT_EPOCHS) -> dict:
+def learning_state(history: pd.DataFrame, classes: int, window: int | None = None, patience: int | None = None
+                   ) -> dict:
     """What a finished run's curves say about its learning, from its history table and its number of classes:
     ``did_not_learn`` (best training and validation accuracy both within ``NEAR_CHANCE`` of chance),
     ``still_learning`` (``still_learning`` over its last ``window`` epochs: cut short), ``under_fitting`` (training
     accuracy never got halfway from chance to 100 %: the network does not fit even its own training photos), and
     the figures behind them (``chance``, ``train_max``, ``val_max``; ``gain`` and ``loss_drop`` over the last ``window``
-    epochs)."""
+    epochs). ``window`` defaults to the one early stopping read for a run with ``patience`` (``stalled``: at least
+    ``RECENT_EPOCHS``), so the report never calls still learning a run its own stopping rule found done."""
+    window = window if window is not None else max(int(patience or 0), RECENT_EPOCHS)
     rows = history.sort_values("epoch").to_dict("records")
     chance = 1 / max(int(classes), 1)
     train_max = float(history["accuracy"].max()) if "accuracy" in history and len(history) else float("nan")

@@ -100,7 +100,7 @@ def training_summary(record: dict, history: pd.DataFrame, model_file=None) -> st
 def learning_sentences(record: dict, history: pd.DataFrame) -> str:
     """What the curves say about learning (``stopping.learning_state``), as sentences to add to the summary: did not
     learn, under-fitting, still learning when stopped; empty when none holds."""
-    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    state = learning_state(history, len(record.get("class_names") or []) or 1, patience=record.get("patience"))
     chance = f"chance with {round(1 / state['chance'])} classes: {percent(state['chance'])}"
     if state["did_not_learn"]:
         return (f" **This network did not learn:** its best training accuracy ({percent(state['train_max'])}) and "
@@ -142,7 +142,7 @@ def augmentation_note(record: dict, history: pd.DataFrame, models_dir) -> str | 
         return text + " Augmentation did not cost accuracy here."
     train_then = before_history.loc[before_history["epoch"] == before["best_epoch"], "accuracy"].iloc[0]
     train_now = history.loc[history["epoch"] == record["best_epoch"], "accuracy"].iloc[0]
-    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    state = learning_state(history, len(record.get("class_names") or []) or 1, patience=record.get("patience"))
     text += (f" Its own curves say why: at its best epoch this network got {percent(train_now)} of its training photos "
              f"right, against {percent(train_then)} for model {number - 1} at its best epoch (epoch "
              f"{record['best_epoch']} against {before['best_epoch']}). Every epoch shows it a new turned, shifted, "
@@ -279,7 +279,7 @@ def depth_pair(cam: pd.DataFrame) -> pd.DataFrame | None:
 def findings(record: dict, history: pd.DataFrame, results: dict, cam: pd.DataFrame | None) -> list[str]:
     """The bullets that close a training notebook: over-fitting, per-class extremes and confusions, where it looks."""
     gap = comparison.train_val_gap(record, history)
-    state = learning_state(history, len(record.get("class_names") or []) or 1)
+    state = learning_state(history, len(record.get("class_names") or []) or 1, patience=record.get("patience"))
     if state["did_not_learn"]:
         verdict = ": the network did not learn (both near chance), so there is nothing to over-fit."
     elif state["under_fitting"]:
@@ -462,7 +462,8 @@ def story_so_far(models_dir, upto: int, photos: dict | None = None) -> pd.DataFr
         show(f"Not trained yet: {', '.join(table.attrs['missing'])}.")
     table = table.assign(train_val_gap=[points(gap).replace(" points", "") for gap in table["train_val_gap"]])
     shown = table[["changes", "val_accuracy", "test_accuracy", "test_interval", "writeup_val_accuracy",
-                   "writeup_test_accuracy", "train_val_gap", "learning", "seconds_per_epoch"]].round(1)
+                   "writeup_test_accuracy", "train_val_gap", "learning", "seconds_per_epoch"]
+                  ].round({"seconds_per_epoch": 1})  # the accuracies are fractions: percent_table writes them
     return percent_table(shown, ["val_accuracy", "test_accuracy", "writeup_val_accuracy", "writeup_test_accuracy"]
                          ).rename(columns={"train_val_gap": "train–validation gap (points)"})
 
