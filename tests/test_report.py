@@ -413,3 +413,19 @@ def test_percent_table_writes_shares_and_gaps_as_the_sentences_do():
     assert list(shown["validation accuracy"]) == ["92.0 %", "–"]
     assert list(shown["gap"]) == ["-10.8 points", "+5.0 points"]
     assert list(shown["epochs"]) == [50, 44] and list(table["validation accuracy"])[0] == 0.92  # the rest as it was
+    lifts = report.dashes(pd.DataFrame({"focus_lift (wrong)": [1.53, float("nan")], "model": ["5", "9"]}))
+    assert list(lifts["focus_lift (wrong)"]) == [1.53, "–"] and list(lifts["model"]) == ["5", "9"]
+
+
+def test_the_stage_table_shows_accuracies_unrounded(tmp_path):
+    """Notebook 09's stage table rounded the fractions to 2 decimals before they became percentages: 99.3 % was
+    shown as 99.0 %. The stage rows go through percent_table first."""
+    from toyrobot_utils.series import transfer_report
+
+    record = {"params_trainable": 6405, "epochs_run": 96, "best_epoch": 76, "best_val_accuracy": 0.99333,
+              "seconds_per_epoch": 5.7421}
+    predictions = pd.DataFrame({"correct": [True] * 74 + [False]})
+    shown = transfer_report.stage_table([transfer_report._stage_row("frozen base", record, predictions)])
+    assert shown.loc["frozen base", "val_accuracy"] == "99.3 %"
+    assert shown.loc["frozen base", "test_accuracy"] == "98.7 %"
+    assert shown.loc["frozen base", "seconds_per_epoch"] == 5.74

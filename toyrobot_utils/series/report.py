@@ -61,6 +61,12 @@ def percent_table(table: pd.DataFrame, columns, digits: int = 1, points=()) -> p
     return table.assign(**shown)
 
 
+def dashes(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its missing values written '–' (a model with no wrong answer has no focus on wrong answers),
+    as the sentences say it, instead of NaN."""
+    return table.astype(object).where(table.notna(), "–")
+
+
 def names(labels) -> str:
     labels = [str(label) for label in labels]
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
@@ -537,6 +543,7 @@ __all__ = [
     "background_grid",
     "background_sentence",
     "class_extremes",
+    "dashes",
     "depth_pair",
     "findings",
     "focus_per_class",

@@ -89,6 +89,13 @@ def _stage_row(stage: str, record: dict, predictions: pd.DataFrame) -> dict:
             "seconds_per_epoch": record["seconds_per_epoch"]}
 
 
+def stage_table(rows: list[dict]) -> pd.DataFrame:
+    """``_stage_row``s as the notebook shows them: accuracies as percentages (made from the unrounded fractions),
+    seconds per epoch to two decimals."""
+    stages = pd.DataFrame(rows).set_index("stage")
+    return percent_table(stages, ["val_accuracy", "test_accuracy"]).round({"seconds_per_epoch": 2})
+
+
 def show_fine_tuning(tuning, frozen_results: dict, test_split, folders) -> dict | None:
     """The fine-tuned stage next to the frozen one (curves, a table, per-class accuracy) and which one is the
     transfer model, chosen on validation photos only. Returns the fine-tuned test results, or None if skipped."""
@@ -103,11 +110,11 @@ def show_fine_tuning(tuning, frozen_results: dict, test_split, folders) -> dict 
          plots.training_curves(tuning.run, figures_dir=folders.figures))
     results = evaluation.evaluate(tuning.run, test_split)
     comparison.save_test_results(tuning.run, results, models_dir=folders.models)
-    stages = pd.DataFrame([_stage_row("frozen base", frozen, frozen_results["df"]),
-                           _stage_row("top blocks fine-tuned", tuned, results["df"])]).set_index("stage")
+    stages = stage_table([_stage_row("frozen base", frozen, frozen_results["df"]),
+                          _stage_row("top blocks fine-tuned", tuned, results["df"])])
     per_class = pd.concat({"frozen": frozen_results["per_class"]["accuracy"],
                            "fine-tuned": results["per_class"]["accuracy"]}, axis=1)
-    show(percent_table(stages.round(2), ["val_accuracy", "test_accuracy"]),
+    show(stages,
          percent_table(per_class, ["frozen", "fine-tuned"]), decision_sentence(tuning))
     return results
 
