@@ -406,3 +406,20 @@ def test_bf16_ceiling_measures_the_matrix_product():
     proc = _run("bf16_ceiling.py", "--child", "bfloat16", timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["gflops"] > 1.0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# steps_per_call.py
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_steps_per_call_times_both_settings_and_finds_the_same_histories(tmp_path, tiny_dataset):
+    """An augmented network with dropout (model 3) trained at one and at STEPS_PER_EXECUTION batches per call: the
+    script exits 1 unless the two histories are equal in every epoch."""
+    results = tmp_path / "RESULTS.md"
+    proc = _run("steps_per_call.py", "--data-dir", tiny_dataset, "--models", 3, "--epochs", 2, "--rounds", 1,
+                "--precision", "float32", "--results", results)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    section = _section(results, "steps_per_call")
+    assert "Precision: **float32**" in section and "model 3 (m3_augmentation, augmented)" in section
+    assert "| yes |" in section

@@ -18,7 +18,7 @@ import pytest
 
 TESTS_DIR = Path(__file__).parent
 sys.path.insert(0, str(TESTS_DIR))
-from toyrobot_utils.modelling import models, stopping, training  # noqa: E402
+from toyrobot_utils.modelling import devices, models, stopping, training  # noqa: E402
 
 from modelling_fixtures import InterruptAt, arrays_dataset, planted_task  # noqa: E402
 
@@ -154,6 +154,34 @@ def test_training_is_deterministic(tmp_path):
         np.testing.assert_array_equal(wa, wb)
 
 
+@pytest.mark.parametrize("steps", [4, devices.STEPS_PER_EXECUTION])
+def test_several_batches_per_call_train_the_same_weights_as_one(tmp_path, monkeypatch, steps):
+    """fit runs devices.STEPS_PER_EXECUTION batches per call, even for a network compiled the write-up's way (one):
+    the same batches, dropout masks and updates, so the same history and weights to the last bit. 6 batches an
+    epoch: 4 per call leaves a partial call at each epoch's end, 16 is more than an epoch."""
+    results = {}
+    for per_call in (1, steps):
+        model = tiny_model(seed=5)
+        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])  # one per call
+        monkeypatch.setattr(training, "batches_per_call", lambda m, n=per_call: devices.batches_per_call(m, n))
+        results[per_call] = training.fit(model, *data(seed=2), name=f"calls{per_call}", epochs=3,
+                                         models_dir=tmp_path, verbose=0, seed=5)
+        assert model.steps_per_execution == per_call
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    pd.testing.assert_frame_equal(results[1].history[columns], results[steps].history[columns], check_exact=True)
+    for one, several in zip(results[1].model.get_weights(), results[steps].model.get_weights()):
+        np.testing.assert_array_equal(one, several)
+
+
+def test_compiled_networks_and_fit_run_several_batches_per_call(tmp_path):
+    assert tiny_model().steps_per_execution == devices.STEPS_PER_EXECUTION  # models.compile_model
+    model = tiny_model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    assert model.steps_per_execution == 1
+    training.fit(model, *data(), name="literal", epochs=1, models_dir=tmp_path, verbose=0)
+    assert model.steps_per_execution == devices.STEPS_PER_EXECUTION
+
+
 def test_fit_does_not_resume_a_different_network(tmp_path, capsys):
     backup = training.run_paths("run", tmp_path)["backup"]
     backup.mkdir(parents=True)
@@ -215,7 +243,7 @@ RUN_SCRIPT = textwrap.dedent("""
                 fh.write(json.dumps({{"pid": os.getpid(), "epoch": epoch + 1}}) + "\\n")
 
         def on_train_batch_end(self, batch, logs=None):
-            if self.epoch_index == kill_epoch and batch == 1:
+            if self.epoch_index == kill_epoch:  # after a call of batches: fit runs several per call
                 os._exit(17)  # like a power cut: no cleanup, no exception handling
 
     x, y, _ = planted_task(16, size=32, toy=10, seed=1)

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import keras
 import tensorflow as tf
+
+# Batches Keras runs per call of its compiled training step (``steps_per_execution``): one call per epoch of the
+# built-in set (500 photos, batch 32), instead of one per batch. The same batches in the same order with the same
+# random streams, so the same weights and histories to the last digit (tests/test_training.py checks it); only the
+# Python round trip per batch goes: benchmarks/RESULTS.md, "Steps per call".
+STEPS_PER_EXECUTION = 16
 
 
 def describe(strategy: tf.distribute.Strategy | None = None) -> str:
@@ -41,4 +48,22 @@ def use_all_gpus(devices: Sequence[str] | None = None) -> tf.distribute.Strategy
     return strategy
 
 
-__all__ = ["describe", "use_all_gpus"]
+def steps_per_call() -> int:
+    """``STEPS_PER_EXECUTION``, or 1 under a multi-device strategy (Keras 3.15's several-step loop fails there:
+    "You must feed a value for placeholder tensor", tests/test_devices.py)."""
+    return 1 if tf.distribute.get_strategy().num_replicas_in_sync > 1 else STEPS_PER_EXECUTION
+
+
+def batches_per_call(model: keras.Model, steps: int | None = None) -> keras.Model:
+    """Let a compiled ``model`` run ``steps`` (default ``steps_per_call()``) batches per call from now on (a network
+    compiled the write-up's way, ``model.compile(optimizer="adam", ...)``, runs one). Keras builds its step functions
+    for the value they were traced with, so the built ones are dropped: the next fit, evaluate or predict traces them
+    again. Callbacks' per-batch hooks then run once per call."""
+    steps = steps_per_call() if steps is None else steps
+    if getattr(model, "steps_per_execution", steps) != steps:
+        model.steps_per_execution = steps
+        model.train_function = model.test_function = model.predict_function = None
+    return model
+
+
+__all__ = ["STEPS_PER_EXECUTION", "batches_per_call", "describe", "steps_per_call", "use_all_gpus"]

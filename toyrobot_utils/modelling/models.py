@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from toyrobot_utils import config
+from toyrobot_utils.modelling import devices
 
 CHANNELS = 3
 DROPOUT_PLACEMENTS = ("write-up", "hidden")
@@ -59,6 +60,7 @@ def compile_model(model: keras.Model, optimizer="adam", learning_rate: float | N
         optimizer=make_optimizer(optimizer, learning_rate),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
+        steps_per_execution=devices.steps_per_call(),  # same results, fewer calls (devices.py)
     )
     return model
 

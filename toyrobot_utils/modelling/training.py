@@ -37,6 +37,7 @@ from toyrobot_utils import config, lineage
 from toyrobot_utils.config import shown_path
 from toyrobot_utils.data import class_names_of, dataset_of
 from toyrobot_utils.files import atomic_write_text, check_folder_names, publish, read_json, temporary_path, write_json
+from toyrobot_utils.modelling.devices import batches_per_call
 from toyrobot_utils.modelling.models import count_params, infer_preprocessing
 from toyrobot_utils.modelling.precision import float32_copy, model_precision
 from toyrobot_utils.modelling.progress import EpochLog
@@ -480,13 +481,13 @@ def _train(model, train, val, paths: dict, state: dict, *, epochs, patience, lr_
     backup = keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False)
     stopper = [_StopWhenStalled(state, patience)] if patience else []
     log = [] if verbose in (0, 1) else [EpochLog(epochs, checkpoint.saved_epochs, cuts=reducer is not None)]
-    run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, *log, *stopper,
-                     backup]
+    run_callbacks = [*(callbacks or []), checkpoint, *([reducer] if reducer else []), recorder, *log, *stopper, backup]
     if tensorboard:
         run_callbacks.append(tensorboard_callback(paths["logs"] / time_stamp(state["started"])))
 
     paths["backup"].mkdir(parents=True, exist_ok=True)
     write_json(state_path, state)
+    batches_per_call(model)  # the write-up's compile runs a batch per call: same results, less time
     try:
         # verbose=1: Keras' own bar of steps; any other non-zero value: the epoch log's one line per epoch
         model.fit(dataset_of(train), validation_data=dataset_of(val), epochs=epochs, callbacks=run_callbacks,
