@@ -256,16 +256,23 @@ def test_early_stopping_replays_full_length_runs(tmp_path):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def test_augmentation_benchmark_times_both_ways(tmp_path):
+def test_augmentation_benchmark_times_every_way(tmp_path, tiny_dataset):
+    """The pipeline alone three ways, then model 3 trained with either resampler twice: exit 1 unless every round
+    of a resampler repeats its first."""
     results = tmp_path / "RESULTS.md"
     proc = _run("augmentation.py", "--photos", 16, "--size", 32, "--batch-size", 8, "--repeats", 1,
-                "--results", results)
-    assert proc.returncode == 0, proc.stderr
+                "--train-model", 3, "--data-dir", tiny_dataset, "--epochs", 2, "--rounds", 2,
+                "--precision", "float32", "--results", results)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     section = _section(results, "augmentation")
-    assert "Keras' four geometric layers" in section and "`data.RandomGeometry`" in section
+    assert "Keras' four geometric layers" in section and "TensorFlow's kernel) + brightness" in section
+    assert "OpenCV: the series) + brightness" in section
+    assert "| model 3 (m3_augmentation), float32 |" in section and "repeated its first: yes" in section
     module = _module("augmentation")
     names = [type(layer).__name__ for layer in module.four_layers().layers]
     assert names == ["RandomRotation", "RandomTranslation", "RandomZoom", "RandomFlip", "RandomBrightnessScale"]
+    names = [type(layer).__name__ for layer in module.one_resampling(opencv=False).layers]
+    assert names == ["TensorFlowKernelGeometry", "RandomBrightnessScale"]
 
 
 # --------------------------------------------------------------------------------------------------------------------
