@@ -164,6 +164,19 @@ def test_series_wall_time_reads_the_papermill_records(tmp_path):
     assert "| 01_data.ipynb | 2026-01-01 10:00 UTC | 1.0 | 0.1 | — | ok, default parameters |" in section
 
 
+def test_series_wall_time_shows_the_photos_folder_relative_to_the_project(tmp_path):
+    swt = _module("series_wall_time")
+    path = tmp_path / "05_learning_rate.ipynb"
+    _notebook(path, "2026-01-01T10:00:00+00:00", "2026-01-01T10:01:00+00:00", 60.0)
+    nb = json.loads(path.read_text())
+    nb["metadata"]["papermill"]["parameters"] = {"data_dir": str(ROOT / "data"), "models_dir": str(tmp_path / "m"),
+                                                 "figures_dir": str(tmp_path / "f"), "epochs": 3}
+    path.write_text(json.dumps(nb))
+    (row,) = swt.report_lines([swt.read_notebook(path)], markdown=True)[2:]
+    assert row.endswith("| ok, data_dir=data, epochs=3 (models and figures elsewhere) |"), row
+    assert str(ROOT) not in row
+
+
 @pytest.mark.slow  # starts a Jupyter kernel and executes notebook 01 through the real run command (~30-60 s)
 def test_series_wall_time_run_mode_executes_the_run_command(tmp_path):
     data = make_dataset(tmp_path / "data")
