@@ -252,22 +252,6 @@ class Run:
         return (self.setup or 0.0) + self.fit_wall
 
 
-def _epoch_timer(keras_module):
-    class EpochTimer(keras_module.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-            self._start = 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    return EpochTimer()
-
-
 def sequence_as_py_dataset(sequence, workers: int = 1):
     """A Keras 2 ``Sequence`` (e.g. a tf_keras ``DirectoryIterator``) as a Keras 3 ``PyDataset``, so a Keras 3
     model can ``fit`` on it; Keras 3's ``fit`` does not accept Keras 2 Sequences."""
@@ -306,7 +290,8 @@ class Bench:
         return self.models.build_baseline(self.num_classes, IMAGE_SIZE)
 
     def _fit(self, run: Run, model, *args, **kwargs) -> Run:
-        timer = _epoch_timer(self.keras)
+        from report import epoch_timer  # benchmarks/report.py
+        timer = epoch_timer(keras_module=self.keras)
         start = time.perf_counter()
         model.fit(*args, epochs=self.epochs, verbose=0, callbacks=[timer], **kwargs)
         run.fit_wall = time.perf_counter() - start
@@ -388,7 +373,8 @@ class Bench:
         return model
 
     def _fit_keras2(self, run: Run, model, tf_keras, *args, **kwargs) -> Run:
-        timer = _epoch_timer(tf_keras)
+        from report import epoch_timer  # benchmarks/report.py
+        timer = epoch_timer(keras_module=tf_keras)
         start = time.perf_counter()
         model.fit(*args, epochs=self.epochs, verbose=0, callbacks=[timer], **kwargs)
         run.fit_wall = time.perf_counter() - start

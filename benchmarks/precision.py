@@ -63,6 +63,7 @@ def speed_child(job: dict) -> dict:
     import keras
     import numpy as np
     import tensorflow as tf
+    from report import epoch_timer  # benchmarks/report.py
 
     keras.mixed_precision.set_global_policy(job["policy"])
     from toyrobot_utils import data
@@ -83,14 +84,7 @@ def speed_child(job: dict) -> dict:
             transfer.extract_features(extract, ds)
             seconds.append(time.perf_counter() - start)
     else:
-        class Timer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                seconds.append(time.perf_counter() - self.start)
-
-        model.fit(ds, epochs=job["epochs"], verbose=0, callbacks=[Timer()])
+        model.fit(ds, epochs=job["epochs"], verbose=0, callbacks=[epoch_timer(seconds)])
     return {"seconds": seconds, "median": statistics.median(seconds[1:] or seconds),
             "computes_in": precision.model_precision(model)}
 

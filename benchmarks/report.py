@@ -83,3 +83,27 @@ def markdown_table(table, digits: int = 3) -> str:
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
+
+
+def epoch_timer(seconds: list[float] | None = None, keras_module=None):
+    """A Keras callback that appends every epoch's wall seconds to ``seconds`` (also its ``.seconds``): the one epoch
+    clock of the benchmarks. ``keras_module``: ``keras`` (default, imported here so a child process chooses its
+    TensorFlow settings first) or ``tf_keras`` for the write-up's Keras 2 stack."""
+    import time
+
+    if keras_module is None:
+        import keras as keras_module
+
+    class EpochTimer(keras_module.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = seconds if seconds is not None else []
+            self._start = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer()

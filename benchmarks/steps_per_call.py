@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +28,7 @@ def train(spec, data_dir: Path, per_call: int, epochs: int, seed: int) -> tuple[
     """Train model-table row ``spec`` for ``epochs`` at ``per_call`` batches per call: (seconds per epoch, history,
     training photos). Fresh pipelines each time: a pipeline's shuffle and augmentation streams go on where its last
     iteration stopped, so a second training on the same one would see other batches."""
-    import keras
+    from report import epoch_timer  # benchmarks/report.py
 
     from toyrobot_utils import data
     from toyrobot_utils.data import dataset_of
@@ -41,15 +40,8 @@ def train(spec, data_dir: Path, per_call: int, epochs: int, seed: int) -> tuple[
     model = devices.batches_per_call(spec.build(num_classes=len(datasets["training"].class_names)), per_call)
     seconds: list[float] = []
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.start)
-
     history = model.fit(dataset_of(datasets["training"]), validation_data=dataset_of(datasets["validation"]),
-                        epochs=epochs, verbose=0, shuffle=False, callbacks=[Timer()])
+                        epochs=epochs, verbose=0, shuffle=False, callbacks=[epoch_timer(seconds)])
     return seconds, history.history, len(datasets["training"])
 
 

@@ -63,9 +63,9 @@ def training_flops(model, batch: int) -> float:
 
 def child(job: dict) -> dict:
     """One variant: build the network, train ``epochs`` epochs on in-memory photos, time each epoch."""
+    from report import epoch_timer  # benchmarks/report.py
     os.environ.update(job.get("env", {}))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import time
 
     import keras
     import numpy as np
@@ -92,15 +92,8 @@ def child(job: dict) -> dict:
     y = np.eye(CLASSES, dtype=np.float32)[rng.integers(0, CLASSES, job["photos"])]
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).prefetch(2).with_options(data.pipeline_options())
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.start)
-
     seconds: list[float] = []
-    model.fit(ds, epochs=job["epochs"], verbose=0, callbacks=[Timer()])
+    model.fit(ds, epochs=job["epochs"], verbose=0, callbacks=[epoch_timer(seconds)])
     steps = -(-job["photos"] // BATCH)
     flops = training_flops(model, BATCH) * steps
     later = seconds[1:] or seconds
