@@ -120,8 +120,7 @@ def main(argv=None) -> int:
             f"the committed ones); precision setting `{os.environ.get('TOYROBOT_PRECISION') or 'auto'}` (the "
             "series' default). *training acc.*: as Keras reports it during the epoch (augmented photos, dropout "
             "on); *curves say*: `stopping.learning_state` on the run's history; *min*: training minutes from the "
-            "record (MobileNetV2: with its feature pass). The machine was shared with another worker's benchmark "
-            "on the same 2 cores, so minutes are slower than on a quiet machine."
+            "record (MobileNetV2: with its feature pass); the note below says whether the machine was quiet."
             + (f" Whole run: {wall / 60:.1f} min." if wall else "")
             + f" Notebooks executed to the end in the work folder: {executed(work) or 'none'}."
             + "\n\n" + markdown_table(result) + "\n" + (f"\n{args.note}\n" if args.note else ""))

@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", dest="overrides", metavar="KEY=VALUE",
                         help="a builder argument to change (repeatable)")
     parser.add_argument("--report-only", action="store_true", help="no training: the rows from the stored runs")
+    parser.add_argument("--note", default="", help="a sentence on how the run went (was the machine quiet?)")
     output_arguments(parser, seed=42)
     args = parser.parse_args(argv)
     decision = precision.use(None, network="conv_net")
@@ -109,8 +110,8 @@ def main(argv=None) -> int:
         print(markdown_table(pd.DataFrame(rows[-1:])), flush=True)
     body = (f"Data: `{folder}`; precision {decision.precision} (setting `{decision.setting}`); no early stopping; "
             f"histories in `{out}` (replayed by `benchmarks/early_stopping.py`). *train*: training accuracy as Keras "
-            "reports it during the epoch (augmented photos, dropout on); the machine was shared with another "
-            "worker's benchmark, so minutes are slower than on a quiet machine."
+            "reports it during the epoch (augmented photos, dropout on)."
+            + (f" {args.note}" if args.note else "")
             + (" Rows read back from the stored runs (`--report-only`); the same command without it trained them."
                if args.report_only else "") + "\n\n"
             + markdown_table(pd.DataFrame(rows)))
